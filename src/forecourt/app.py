@@ -1,0 +1,55 @@
+"""create_app(): middleware, routers, error handlers, static files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from forecourt import __version__, errors, logs
+from forecourt.config import Settings, get_settings
+from forecourt.health.endpoints import router as health_router
+from forecourt.middleware import RequestContext
+from forecourt.runtime import Runtime, build
+
+API = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the ASGI application; a given runtime is used as is (tests), else one is built."""
+    settings = settings or (runtime.settings if runtime else get_settings())
+    logs.setup(level=settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        rt = runtime or build(settings)
+        app.state.runtime = rt
+        if owned:
+            await rt.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await rt.stop()
+
+    app = FastAPI(
+        title="Forecourt",
+        version=__version__,
+        summary="Fuel station platform: stations, prices, pumps, payments, loyalty, invoices.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(health_router)
+    for router in _area_routers():
+        app.include_router(router, prefix=API)
+    app.add_middleware(RequestContext, access_log=settings.access_log)
+    return app
+
+
+def _area_routers() -> list[APIRouter]:
+    """Every business area's router, in the order they appear in the docs."""
+    return []

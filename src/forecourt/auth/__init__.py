@@ -1,0 +1,1 @@
+"""Drivers, staff, tokens and login."""

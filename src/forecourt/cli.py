@@ -1,0 +1,130 @@
+"""The `forecourt` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forecourt import migrate
+from forecourt.config import VAR_DIR, get_settings
+
+app = typer.Typer(help="Forecourt: run, migrate and seed the platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(seed_app, name="seed")
+console = Console(stderr=True)
+
+
+def _prepare_var() -> None:
+    VAR_DIR.mkdir(exist_ok=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database up (default: to the newest revision)."""
+    _prepare_var()
+    migrate.upgrade(get_settings().database_url, revision)
+    console.print(f"[green]database at {revision}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. -1 or base)."""
+    migrate.downgrade(get_settings().database_url, revision)
+    console.print(f"[yellow]database downgraded to {revision}[/]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the newest one."""
+    from forecourt.db import make_engine
+
+    async def read() -> str | None:
+        engine = make_engine(get_settings().database_url)
+        try:
+            return await migrate.current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    current = asyncio.run(read())
+    head = migrate.head_revision()
+    state = "current" if current == head else "behind"
+    typer.echo(f"{current or 'empty'} (head {head}, {state})")
+
+
+@seed_app.command("demo")
+def seed_demo() -> None:
+    """Load the Kunming demo stations, prices and staff accounts (idempotent)."""
+    from forecourt.seed.demo import run as run_demo
+
+    _prepare_var()
+    asyncio.run(run_demo(get_settings(), console=console))
+
+
+@seed_app.command("bench")
+def seed_bench(
+    stations: Annotated[int, typer.Option(help="how many stations to generate")] = 110_000,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+) -> None:
+    """Generate a China-wide station set for benchmarks."""
+    from forecourt.seed.bench import run as run_bench
+
+    _prepare_var()
+    asyncio.run(run_bench(get_settings(), stations=stations, seed=seed, console=console))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the API (uvicorn with uvloop and httptools)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "forecourt.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Migrate, seed the demo data and serve; prints the URLs to open."""
+    os.environ.setdefault("FORECOURT_SHOW_SANDBOX_SMS_CODE", "true")
+    os.environ.setdefault("FORECOURT_LOG_JSON", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+    db_upgrade()
+    seed_demo()
+    base = f"http://{host or settings.host}:{port or settings.port}"
+    console.rule("[bold]Forecourt demo")
+    console.print(f"API docs        {base}/docs")
+    console.print(
+        f"Nearby (95#)    {base}/api/v1/stations/nearby?lat=25.04&lng=102.71&coord=gcj02&grade=95"
+    )
+    console.print(f"Health          {base}/readyz   metrics {base}/metrics")
+    console.print("Staff logins    hq / station-manager / attendant accounts: see README")
+    console.rule()
+    serve(host=host, port=port, workers=1)
+
+
+def main() -> None:
+    """Entry point of the `forecourt` script."""
+    app()

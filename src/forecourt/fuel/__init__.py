@@ -1,0 +1,1 @@
+"""Fuel grades, prices and caps."""

@@ -1,0 +1,1 @@
+"""Area-free helpers."""

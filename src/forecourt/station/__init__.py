@@ -1,0 +1,1 @@
+"""Stations: where drivers fuel."""
