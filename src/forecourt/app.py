@@ -44,12 +44,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     errors.install(app)
     app.include_router(health_router)
-    for router in _area_routers():
+    for router in area_routers():
         app.include_router(router, prefix=API)
     app.add_middleware(RequestContext, access_log=settings.access_log)
     return app
 
 
-def _area_routers() -> list[APIRouter]:
-    """Every business area's router, in the order they appear in the docs."""
-    return []
+def area_routers() -> list[APIRouter]:
+    """Every business area's router; fixed paths before `/stations/{station_id}`."""
+    from forecourt.fuel.endpoints import router as fuel
+    from forecourt.station.endpoints import admin as stations_admin
+    from forecourt.station.endpoints import public as stations
+
+    return [stations, stations_admin, fuel]
