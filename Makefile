@@ -10,6 +10,7 @@ SYNCED := $(VENV)/.synced
 # Local services used by the test suites (CI requires them; set empty to skip locally).
 export FORECOURT_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 export FORECOURT_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+export FORECOURT_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
 .PHONY: help venv demo serve test pytest lint format typecheck bench migrate clean
 

@@ -52,8 +52,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def area_routers() -> list[APIRouter]:
     """Every business area's router; fixed paths before `/stations/{station_id}`."""
+    from forecourt.auth.endpoints import router as auth
     from forecourt.fuel.endpoints import router as fuel
+    from forecourt.search.endpoints import geo_router as geo
+    from forecourt.search.endpoints import nearby_router as nearby
     from forecourt.station.endpoints import admin as stations_admin
     from forecourt.station.endpoints import public as stations
 
-    return [stations, stations_admin, fuel]
+    return [auth, nearby, geo, stations, stations_admin, fuel]

@@ -125,6 +125,25 @@ def demo(
     serve(host=host, port=port, workers=1)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="tasks run at once")] = 50,
+    metrics_port: Annotated[int | None, typer.Option(help="serve /metrics on this port")] = None,
+) -> None:
+    """Run background tasks from the broker (FORECOURT_TASK_BROKER_URL) and the dispatcher."""
+    from forecourt.worker.main import run_worker
+
+    asyncio.run(run_worker(get_settings(), concurrency=concurrency, metrics_port=metrics_port))
+
+
+@app.command()
+def scheduler() -> None:
+    """Send scheduled jobs to the broker on their cron (run exactly one)."""
+    from forecourt.worker.main import run_scheduler
+
+    asyncio.run(run_scheduler(get_settings()))
+
+
 def main() -> None:
     """Entry point of the `forecourt` script."""
     app()

@@ -1,7 +1,9 @@
-"""JWT access tokens (HS256)."""
+"""JWT access tokens (HS256) and opaque refresh tokens (stored by hash)."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -67,3 +69,14 @@ def read_access(key: bytes, token: str) -> Principal:
     if kind not in ("member", "staff") or not raw_id.isdigit():
         raise Unauthorized("invalid subject")
     return Principal(kind=kind, id=int(raw_id), role=claims.get("role"))  # type: ignore[arg-type]
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """A fresh opaque refresh token and the id it is stored under (a hash of it)."""
+    token = secrets.token_urlsafe(32)
+    return token, refresh_token_id(token)
+
+
+def refresh_token_id(token: str) -> str:
+    """The stored id of a refresh token: 36 hex characters of its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()[:36]

@@ -75,7 +75,7 @@ def price_out(row: StationPrice, *, state: str) -> PriceOut:
         created_at=row.created_at,
         created_by=row.created_by,
         cancelled_at=row.cancelled_at,
-        state=state,  # type: ignore[arg-type]
+        state=state,
     )
 
 

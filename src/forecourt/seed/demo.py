@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from datetime import timedelta
 
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy import select
 
-from forecourt.config import Settings
+from forecourt.auth import repository as auth_repo
+from forecourt.auth.service import create_staff
+from forecourt.config import VAR_DIR, Settings
 from forecourt.db import Database
 from forecourt.fuel.catalog import YUNNAN_CAPS_FEN
 from forecourt.fuel.models import StationPrice
@@ -18,6 +23,13 @@ from forecourt.seed.kunming import BRAND_PRICES, STATIONS
 from forecourt.station.models import Station
 
 PROVINCE, CITY = "云南省", "昆明市"
+CREDENTIALS = VAR_DIR / "demo-credentials.json"
+# username, display name, role, station codes
+DEMO_STAFF: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("hq", "总部管理员", "hq_admin", ()),
+    ("manager", "北京路站长", "station_manager", ("KM001", "KM002", "KM003")),
+    ("attendant", "北京路收银员", "attendant", ("KM001",)),
+)
 
 
 async def seed_stations(db: Database, *, console: Console | None = None) -> int:
@@ -69,11 +81,47 @@ async def seed_stations(db: Database, *, console: Console | None = None) -> int:
     return added
 
 
+def _passwords() -> dict[str, str]:
+    """Demo passwords: generated once per checkout and kept in var/ (never in the repo)."""
+    if CREDENTIALS.exists():
+        known: dict[str, str] = json.loads(CREDENTIALS.read_text())
+        return known
+    CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
+    made = {name: secrets.token_urlsafe(9) for name, *_ in DEMO_STAFF}
+    fd = os.open(CREDENTIALS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(made, fh)
+    return made
+
+
+async def seed_staff(db: Database) -> dict[str, str]:
+    """Create the demo staff accounts that are missing; returns username -> password."""
+    passwords = _passwords()
+    async with db.unit_of_work() as session:
+        by_code = dict((await session.execute(select(Station.code, Station.id))).tuples().all())
+        for username, display, role, codes in DEMO_STAFF:
+            if await auth_repo.staff_by_username(session, username) is not None:
+                continue
+            await create_staff(
+                session,
+                username=username,
+                password=passwords[username],
+                display_name=display,
+                role=role,
+                station_ids=[by_code[c] for c in codes],
+            )
+    return passwords
+
+
 async def run(settings: Settings, *, console: Console) -> None:
     """Seed everything the demo needs (safe to run again)."""
     db = Database(settings.database_url)
     try:
         added = await seed_stations(db, console=console)
         console.print(f"[green]demo stations: {added} added, {len(STATIONS)} in the set[/]")
+        passwords = await seed_staff(db)
+        for username, _, role, codes in DEMO_STAFF:
+            where = ", ".join(codes) or "all stations"
+            console.print(f"staff  {username:<10} {passwords[username]:<14} {role} ({where})")
     finally:
         await db.dispose()

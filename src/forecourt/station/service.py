@@ -70,7 +70,7 @@ async def render(
                     at=at,
                 ),
                 services=list(s.services),
-                status=s.status,  # type: ignore[arg-type]
+                status=s.status,
                 prices=by_station.get(s.id, []),
                 updated_at=s.updated_at,
             )

@@ -1,0 +1,1 @@
+"""Thin wire clients for outside services, each with a local sandbox emulator."""

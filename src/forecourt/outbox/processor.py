@@ -1,0 +1,94 @@
+"""Running an event's handlers: each in its own unit of work, each at most once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from forecourt.db import Database
+from forecourt.kit import clock
+from forecourt.outbox import metrics, repository
+from forecourt.outbox.registry import Event, Handler, HandlerRegistry
+from forecourt.outbox.retry import RetryPolicy
+
+log = logging.getLogger("forecourt.outbox")
+
+Outcome = Literal["done", "skipped", "failed"]
+
+
+async def process_event(
+    db: Database, registry: HandlerRegistry, policy: RetryPolicy, event_id: int
+) -> dict[str, Outcome]:
+    """Run every handler of the event's topic; reschedule the event when any of them failed.
+
+    A handler that already applied the event (its processed_events marker exists) is skipped,
+    so a duplicate or concurrent delivery changes nothing. One handler failing never stops
+    the others; the event comes back after the policy's delay and only the failed ones rerun.
+    """
+    async with db.sessions() as session:
+        row = await repository.get(session, event_id)
+        if row is None:
+            log.warning("outbox event not found (purged?)", extra={"event_id": event_id})
+            return {}
+        event = Event(
+            id=row.id,
+            topic=row.topic,
+            payload=dict(row.payload),
+            created_at=row.created_at,
+            attempts=row.attempts,
+        )
+    outcomes: dict[str, Outcome] = {}
+    errors: list[str] = []
+    for handler in registry.for_topic(event.topic):
+        outcome, error = await _run(db, handler, event)
+        outcomes[handler.name] = outcome
+        if error:
+            errors.append(f"{handler.name}: {error}")
+    if errors:
+        async with db.unit_of_work() as session:
+            retry_at = await repository.reschedule(
+                session,
+                event.id,
+                attempts=event.attempts,
+                error="\n".join(errors),
+                now=clock.now(),
+                policy=policy,
+            )
+        metrics.RETRIED.inc()
+        level = logging.ERROR if event.attempts + 1 >= policy.warn_after else logging.WARNING
+        log.log(
+            level,
+            "outbox event handlers failed; retrying",
+            extra={
+                "event_id": event.id,
+                "topic": event.topic,
+                "attempts": event.attempts + 1,
+                "retry_at": retry_at.isoformat() if retry_at else None,
+            },
+        )
+    return outcomes
+
+
+async def _run(db: Database, handler: Handler, event: Event) -> tuple[Outcome, str | None]:
+    started = time.perf_counter()
+    outcome: Outcome
+    error: str | None = None
+    try:
+        async with db.unit_of_work() as session:
+            # First statement of the transaction: the marker doubles as the lock.
+            fresh = await repository.mark_processed(
+                session, handler=handler.name, event_id=event.id, now=clock.now()
+            )
+            if fresh:
+                await handler.fn(session, event)
+        outcome = "done" if fresh else "skipped"
+    except Exception as exc:
+        outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception(
+            "outbox handler failed",
+            extra={"handler": handler.name, "event_id": event.id, "topic": event.topic},
+        )
+    metrics.HANDLED.labels(handler.name, outcome).inc()
+    metrics.HANDLER_SECONDS.labels(handler.name).observe(time.perf_counter() - started)
+    return outcome, error

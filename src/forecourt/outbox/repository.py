@@ -1,0 +1,205 @@
+"""All SQL of the outbox: claim, mark dispatched, reschedule after failure, dedupe, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, exists, func, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forecourt.outbox.models import OutboxEvent, ProcessedEvent
+from forecourt.outbox.retry import RetryPolicy
+
+ERROR_MAX = 2000
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An event this dispatcher holds until `lease_until`."""
+
+    id: int
+    topic: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Undispatched events: how many, how many have failed before, the oldest one's age."""
+
+    pending: int
+    failing: int
+    oldest_created_at: datetime | None
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def claim(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to `limit` due events in id order by pushing their available_at to the lease end.
+
+    PostgreSQL skips rows another dispatcher has locked (FOR UPDATE SKIP LOCKED); SQLite runs
+    the statement as one conditional write, which its single writer makes atomic. Either way
+    each due event goes to one dispatcher, and comes back by itself if that one dies.
+    """
+    due = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= now)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    if _dialect(session) == "postgresql":
+        # A CTE, not `id IN (subquery)`: PostgreSQL may rescan such a subquery per row
+        # (nested-loop semi join), which ignores the LIMIT and defeats SKIP LOCKED.
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        target = OutboxEvent.id == locked.c.id
+    else:
+        target = OutboxEvent.id.in_(due.scalar_subquery())
+    stmt = (
+        update(OutboxEvent)
+        .where(target, OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= now)
+        .values(available_at=lease_until)
+        .returning(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.attempts)
+    )
+    rows = (await session.execute(stmt, execution_options=_NO_SYNC)).all()
+    return sorted((Claimed(id=r.id, topic=r.topic, attempts=r.attempts) for r in rows), key=_id)
+
+
+def _id(claimed: Claimed) -> int:
+    return claimed.id
+
+
+async def mark_dispatched(
+    session: AsyncSession, ids: Sequence[int], *, lease_until: datetime, now: datetime
+) -> int:
+    """Record that the events were handed to the queue, unless a retry was scheduled meanwhile.
+
+    The lease end works as the claim token: a handler failure that already rescheduled the
+    event (new available_at) must not be overwritten.
+    """
+    if not ids:
+        return 0
+    stmt = (
+        update(OutboxEvent)
+        .where(
+            OutboxEvent.id.in_(list(ids)),
+            OutboxEvent.dispatched_at.is_(None),
+            OutboxEvent.available_at == lease_until,
+        )
+        .values(dispatched_at=now)
+    )
+    return _rowcount(await session.execute(stmt, execution_options=_NO_SYNC))
+
+
+async def reschedule(
+    session: AsyncSession,
+    event_id: int,
+    *,
+    attempts: int,
+    error: str,
+    now: datetime,
+    policy: RetryPolicy,
+    lease_until: datetime | None = None,
+) -> datetime | None:
+    """After a failure: attempts + 1, available_at pushed back by the policy, last_error set.
+
+    With `lease_until` (the queue refused the event) only while this dispatcher still holds the
+    claim; without it (a handler failed) the event is reopened even if already dispatched.
+    Returns the new available_at, or None when nothing was changed.
+    """
+    retry_at = now + policy.delay(attempts + 1)
+    conditions = [OutboxEvent.id == event_id]
+    if lease_until is not None:
+        conditions += [
+            OutboxEvent.dispatched_at.is_(None),
+            OutboxEvent.available_at == lease_until,
+        ]
+    stmt = (
+        update(OutboxEvent)
+        .where(*conditions)
+        .values(
+            dispatched_at=None,
+            available_at=retry_at,
+            attempts=OutboxEvent.attempts + 1,
+            last_error=error[:ERROR_MAX],
+        )
+    )
+    changed = _rowcount(await session.execute(stmt, execution_options=_NO_SYNC))
+    return retry_at if changed else None
+
+
+async def get(session: AsyncSession, event_id: int) -> OutboxEvent | None:
+    """One event by id."""
+    return await session.get(OutboxEvent, event_id)
+
+
+async def mark_processed(
+    session: AsyncSession, *, handler: str, event_id: int, now: datetime
+) -> bool:
+    """Insert the (handler, event) marker; False when it exists (the handler already ran).
+
+    Run it as the transaction's first statement: on PostgreSQL a concurrent delivery waits on
+    the uncommitted marker and then sees it; on SQLite the write lock is taken before any read.
+    """
+    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ProcessedEvent)
+        .values(handler=handler, event_id=event_id, processed_at=now)
+        .on_conflict_do_nothing(index_elements=["handler", "event_id"])
+        .returning(ProcessedEvent.event_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def backlog(session: AsyncSession) -> Backlog:
+    """Count undispatched events (for the metrics)."""
+    stmt = select(
+        func.count(),
+        func.count().filter(OutboxEvent.attempts > 0),
+        func.min(OutboxEvent.created_at),
+    ).where(OutboxEvent.dispatched_at.is_(None))
+    pending, failing, oldest = (await session.execute(stmt)).one()
+    return Backlog(pending=pending, failing=failing, oldest_created_at=oldest)
+
+
+async def purge_dispatched(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` events dispatched before `before`; returns how many."""
+    victims = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.dispatched_at < before)
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    stmt = delete(OutboxEvent).where(OutboxEvent.id.in_(victims.scalar_subquery()))
+    return _rowcount(await session.execute(stmt, execution_options=_NO_SYNC))
+
+
+async def purge_processed(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` markers older than `before` whose event is gone; returns how many.
+
+    A marker outlives its age while the event still exists (e.g. another handler is still
+    retrying it), so a late redelivery never repeats a handler.
+    """
+    event_gone = ~exists().where(OutboxEvent.id == ProcessedEvent.event_id)
+    victims = (
+        select(ProcessedEvent.handler, ProcessedEvent.event_id)
+        .where(ProcessedEvent.processed_at < before, event_gone)
+        .limit(limit)
+        .correlate(None)
+    )
+    stmt = delete(ProcessedEvent).where(
+        tuple_(ProcessedEvent.handler, ProcessedEvent.event_id).in_(victims)
+    )
+    return _rowcount(await session.execute(stmt, execution_options=_NO_SYNC))
