@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from forecourt import __version__, errors, logs
+from forecourt import __version__, logs, problems
 from forecourt.config import Settings, get_settings
 from forecourt.health.endpoints import router as health_router
 from forecourt.middleware import RequestContext
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     if runtime is not None:
         app.state.runtime = runtime
-    errors.install(app)
+    problems.install(app)
     app.include_router(health_router)
     for router in area_routers():
         app.include_router(router, prefix=API)
