@@ -1,0 +1,1 @@
+"""Notifications: station speakers and (later) subscribe messages."""

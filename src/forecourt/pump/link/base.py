@@ -1,0 +1,65 @@
+"""One interface for MQTT clients, whether the broker is Mosquitto or in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message received on a subscription."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Will:
+    """The last-will message the broker publishes when a client drops."""
+
+    topic: str
+    payload: bytes
+    retain: bool = True
+
+
+class LinkClient(Protocol):
+    """An MQTT-style client: connect, subscribe, publish (QoS 1), receive."""
+
+    client_id: str
+
+    async def connect(self) -> None:
+        """Open the session (persistent: queued QoS 1 messages survive reconnects)."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Close cleanly (the will is not published)."""
+        ...
+
+    async def subscribe(self, topic_filter: str) -> None:
+        """Subscribe with QoS 1."""
+        ...
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish with QoS 1."""
+        ...
+
+    def messages(self) -> AsyncIterator[Message]:
+        """Messages on the client's subscriptions, in arrival order."""
+        ...
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT wildcard matching (`+` one level, `#` the rest)."""
+    f_parts, t_parts = topic_filter.split("/"), topic.split("/")
+    for i, part in enumerate(f_parts):
+        if part == "#":
+            return True
+        if i >= len(t_parts):
+            return False
+        if part != "+" and part != t_parts[i]:
+            return False
+    return len(f_parts) == len(t_parts)
