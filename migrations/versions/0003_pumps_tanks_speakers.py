@@ -67,6 +67,9 @@ def upgrade() -> None:
             "last_event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("boot_id", sa.String(length=64), nullable=True),
+        sa.Column("firmware", sa.String(length=64), nullable=True),
+        sa.Column("volume_resolution_ml", sa.Integer(), nullable=False),
+        sa.Column("price_version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["station_id"],
             ["stations.id"],
@@ -176,6 +179,8 @@ def upgrade() -> None:
         sa.Column("authorisation", sa.JSON(), nullable=True),
         sa.Column("progress", sa.JSON(), nullable=True),
         sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("missing_seqs", sa.JSON(), nullable=False),
+        sa.Column("state_before_offline", sa.Integer(), nullable=True),
         sa.Column(
             "last_event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),

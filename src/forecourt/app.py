@@ -54,9 +54,18 @@ def area_routers() -> list[APIRouter]:
     """Every business area's router; fixed paths before `/stations/{station_id}`."""
     from forecourt.auth.endpoints import router as auth
     from forecourt.fuel.endpoints import router as fuel
+    from forecourt.notify.endpoints import router as speakers
+    from forecourt.pump.endpoints import admin as pumps_admin
+    from forecourt.pump.endpoints import public as pumps
+    from forecourt.pump.live_endpoints import router as live
     from forecourt.search.endpoints import geo_router as geo
     from forecourt.search.endpoints import nearby_router as nearby
     from forecourt.station.endpoints import admin as stations_admin
     from forecourt.station.endpoints import public as stations
+    from forecourt.tank.endpoints import admin as tanks_admin
+    from forecourt.tank.endpoints import public as tanks
 
-    return [auth, nearby, geo, stations, stations_admin, fuel]
+    return [
+        *(auth, nearby, geo, stations, stations_admin, fuel, tanks, tanks_admin, live, speakers),
+        *(pumps, pumps_admin),
+    ]

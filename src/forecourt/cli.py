@@ -115,12 +115,16 @@ def demo(
     seed_demo()
     base = f"http://{host or settings.host}:{port or settings.port}"
     console.rule("[bold]Forecourt demo")
-    console.print(f"API docs        {base}/docs")
+    for label, url in (
+        ("API docs", f"{base}/docs"),
+        ("Nearby 95#", f"{base}/api/v1/stations/nearby?lat=25.04&lng=102.71&coord=gcj02&grade=95"),
+        ("Readiness", f"{base}/readyz"),
+        ("Metrics", f"{base}/metrics"),
+    ):
+        console.print(f"{label:<12} {url}", soft_wrap=True, highlight=False)
     console.print(
-        f"Nearby (95#)    {base}/api/v1/stations/nearby?lat=25.04&lng=102.71&coord=gcj02&grade=95"
+        "Staff accounts and passwords are listed above (kept in var/demo-credentials.json)."
     )
-    console.print(f"Health          {base}/readyz   metrics {base}/metrics")
-    console.print("Staff logins    hq / station-manager / attendant accounts: see README")
     console.rule()
     serve(host=host, port=port, workers=1)
 

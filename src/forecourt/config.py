@@ -56,6 +56,40 @@ class Settings(BaseSettings):
         default=False, description="demo only: return the sandbox SMS code in the response"
     )
 
+    mqtt_url: str | None = Field(
+        default=None,
+        description="mqtt://host:1883 or mqtts://host:8883; None = in-process broker (embedded)",
+    )
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_client_prefix: str = Field(
+        default="forecourt", description="client ids are <prefix>-server etc.; unique per node"
+    )
+    mqtt_shared_group: str | None = Field(
+        default=None, description="several API nodes: subscribe via $share/<group>/..."
+    )
+    mqtt_session_expiry_seconds: int = 604_800
+    mqtt_keepalive_seconds: int = 30
+    run_pump_link: bool = True
+    pump_command_resend_seconds: float = 10.0
+    pump_lock_ttl_seconds: int = 300
+
+    run_simulator: bool = Field(
+        default=False, description="run the pump/speaker simulator in-process (`forecourt demo`)"
+    )
+    simulator_speed: float = Field(default=1.0, gt=0, description="simulator time factor")
+    simulator_max_stations: int = Field(default=50, ge=1, description="stations the demo runs")
+    run_speaker: bool = Field(default=True, description="send speaker announcements")
+    speaker_retry_seconds: float = Field(
+        default=3.0, gt=0, description="first resend of an unacknowledged announcement"
+    )
+    speaker_retry_max_seconds: float = Field(default=30.0, gt=0, description="backoff cap")
+    speaker_max_attempts: int = Field(default=10, ge=1, description="publications before giving up")
+    speaker_valid_seconds: int = Field(
+        default=120, ge=1, description="an announcement is not played after this"
+    )
+    speaker_poll_seconds: float = Field(default=0.5, gt=0, description="due-announcement poll")
+
     outbox_poll_seconds: float = 0.5
     run_dispatcher: bool = True
     run_scheduler: bool = True

@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from forecourt.config import Settings
 from forecourt.db import Database
 from forecourt.integrations import sms as sms_provider
 from forecourt.integrations import wechat as wechat_provider
 from forecourt.kit import ratelimit, secrets
+from forecourt.notify.speaker import SpeakerSender
+from forecourt.pump.link.base import LinkClient, Will
+from forecourt.pump.link.inprocess import InProcessBroker
+from forecourt.pump.link.server import PumpLink
+from forecourt.pump.live import LiveHub
+from forecourt.pump.live import from_url as live_hub
 from forecourt.search.service import NearbySearch
 from forecourt.worker.task_runtime import TaskRuntime
+
+if TYPE_CHECKING:
+    from forecourt.pump.simulator import SimulatorHost
 
 
 @dataclass
@@ -30,11 +40,68 @@ class Runtime:
     sms: sms_provider.SmsGateway = field(init=False, repr=False)
     sms_sandbox: sms_provider.SmsSandbox | None = field(init=False, repr=False)
     nearby: NearbySearch = field(init=False, repr=False)
+    live: LiveHub = field(init=False, repr=False)
+    broker: InProcessBroker | None = field(init=False, repr=False, default=None)
+    pumps: PumpLink = field(init=False, repr=False)
+    speaker: SpeakerSender = field(init=False, repr=False)
+    simulator: SimulatorHost | None = field(init=False, repr=False, default=None)
 
     async def start(self) -> None:
-        """Start background loops (outbox dispatcher, scheduler) when enabled."""
+        """Start background loops (outbox dispatcher, scheduler, pump link) when enabled."""
         await self.tasks.start(
             dispatcher=self.settings.run_dispatcher, scheduler=self.settings.run_scheduler
+        )
+        if self.settings.run_pump_link:
+            self.pumps.start()
+        if self.settings.run_speaker:
+            self.speaker.db = self.db  # tests swap the database after build()
+            await self.speaker.start()
+        if self.settings.run_simulator:
+            await self.start_simulator()
+
+    async def start_simulator(self) -> None:
+        """Run simulated gateways (with traffic) and speakers for the equipped stations."""
+        from forecourt.pump.simulator import HostOptions, SimulatorHost
+        from forecourt.pump.simulator.equipment import equipped_station_codes, load_stations
+        from forecourt.pump.simulator.links import inprocess_connector, mqtt_connector
+
+        settings = self.settings
+        async with self.db.read_only() as session:
+            codes = await equipped_station_codes(session, limit=settings.simulator_max_stations)
+            stations = await load_stations(session, codes)
+        if settings.mqtt_url is None:
+            assert self.broker is not None
+            connect = inprocess_connector(self.broker)
+        else:
+            password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+            connect = mqtt_connector(
+                settings.mqtt_url, username=settings.mqtt_username, password=password
+            )
+        self.simulator = SimulatorHost(
+            stations, connect, HostOptions(speed=settings.simulator_speed, traffic=True)
+        )
+        await self.simulator.start()
+
+    def link_client(
+        self, client_id: str, will: Will | None = None, *, persistent: bool = True
+    ) -> LinkClient:
+        """An MQTT 5 client for settings.mqtt_url, or one on the in-process broker."""
+        settings = self.settings
+        if settings.mqtt_url is None:
+            assert self.broker is not None
+            return self.broker.client(client_id, will=will)
+        from forecourt.pump.link.mqtt import make_client
+
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        return make_client(
+            settings.mqtt_url,
+            client_id,
+            will=will,
+            username=settings.mqtt_username,
+            password=password,
+            session_expiry_seconds=settings.mqtt_session_expiry_seconds,
+            keepalive_seconds=settings.mqtt_keepalive_seconds,
+            persistent=persistent,
         )
 
     async def stop(self) -> None:
@@ -45,10 +112,16 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.background.clear()
+        if self.simulator is not None:
+            await self.simulator.stop()
+            self.simulator = None
+        await self.speaker.stop()
         await self.tasks.stop()
+        await self.pumps.stop()
         await self.wechat.aclose()
         await self.sms.aclose()
         await self.ratelimiter.close()
+        await self.live.close()
         await self.db.dispose()
 
 
@@ -67,4 +140,8 @@ def build(settings: Settings) -> Runtime:
     runtime.nearby = NearbySearch(
         backend=settings.spatial_backend, refresh_seconds=settings.spatial_refresh_seconds
     )
+    runtime.live = live_hub(settings.redis_url)
+    runtime.broker = InProcessBroker() if settings.mqtt_url is None else None
+    runtime.pumps = PumpLink(runtime)
+    runtime.speaker = SpeakerSender(db=db, settings=settings, connect=runtime.link_client)
     return runtime

@@ -36,6 +36,9 @@ class Gateway(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_event_seq: Mapped[int] = mapped_column(BigId, default=0)
     boot_id: Mapped[str | None] = mapped_column(String(64))
+    firmware: Mapped[str | None] = mapped_column(String(64))
+    volume_resolution_ml: Mapped[int] = mapped_column(Integer, default=1)
+    price_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Tank(Base):
@@ -125,6 +128,8 @@ class FuellingPointRow(Base):
     authorisation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     last_seq: Mapped[int] = mapped_column(BigId, default=0)
+    missing_seqs: Mapped[list[int]] = mapped_column(JSON, default=list)
+    state_before_offline: Mapped[int | None] = mapped_column(Integer)
     last_event_seq: Mapped[int] = mapped_column(BigId, default=0)
     state_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)

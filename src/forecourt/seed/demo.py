@@ -20,6 +20,7 @@ from forecourt.fuel.models import StationPrice
 from forecourt.kit import clock, geo
 from forecourt.seed.common import ensure_caps, ensure_grades
 from forecourt.seed.kunming import BRAND_PRICES, STATIONS
+from forecourt.seed.pumps import seed_pumps
 from forecourt.station.models import Station
 
 PROVINCE, CITY = "云南省", "昆明市"
@@ -119,6 +120,7 @@ async def run(settings: Settings, *, console: Console) -> None:
     try:
         added = await seed_stations(db, console=console)
         console.print(f"[green]demo stations: {added} added, {len(STATIONS)} in the set[/]")
+        await seed_pumps(db)
         passwords = await seed_staff(db)
         for username, _, role, codes in DEMO_STAFF:
             where = ", ".join(codes) or "all stations"

@@ -43,8 +43,10 @@ class LinkClient(Protocol):
         """Subscribe with QoS 1."""
         ...
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish with QoS 1."""
+    async def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, expiry_seconds: int | None = None
+    ) -> None:
+        """Publish with QoS 1 (`expiry_seconds`: MQTT 5 Message Expiry Interval, if any)."""
         ...
 
     def messages(self) -> AsyncIterator[Message]:

@@ -77,8 +77,10 @@ class InProcessClient:
             if topic_matches(topic_filter, topic):
                 session.queue.put_nowait(Message(topic=topic, payload=payload, retain=True))
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish through the broker."""
+    async def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, expiry_seconds: int | None = None
+    ) -> None:
+        """Publish through the broker (expiry is not modelled in-process)."""
         await self.broker.publish(topic, payload, retain=retain)
 
     async def messages(self) -> AsyncIterator[Message]:

@@ -1,0 +1,252 @@
+"""The server side of the pump link: one subscriber loop per process that runs it.
+
+For every gateway message: decode (a ProtocolError is refused, never raised), apply it
+through `pump.ingest` in one unit of work, and after the commit publish the live messages
+and the SaleAck/DeliveryAck. A refused message rolls its unit of work back, then a second
+unit of work records the refusal (alert, counter) and answers it. Database errors are
+retried a few times; if the database stays unreachable the loop drops the connection
+without acknowledging the message, so the broker delivers it again after the reconnect.
+The loop reconnects by itself with exponential backoff; the broker keeps the persistent
+session (subscriptions and QoS 1 messages) meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import DBAPIError
+
+from forecourt.errors import AppError
+from forecourt.kit import clock
+from forecourt.pump import ingest, metrics, protocol
+from forecourt.pump.effects import Effects
+from forecourt.pump.link.base import LinkClient, Message
+from forecourt.pump.messages import iso
+from forecourt.pump.protocol import TopicKind
+
+if TYPE_CHECKING:
+    from forecourt.runtime import Runtime
+
+log = logging.getLogger("forecourt.pump.link")
+
+# Speakers have their own client (notify); the link loop reads what gateways publish.
+GATEWAY_KINDS = tuple(
+    k
+    for k in TopicKind
+    if k.upstream and k not in (TopicKind.SPEAKER_ONLINE, TopicKind.SPEAKER_ACK)
+)
+DB_ATTEMPTS = 4
+BACKOFF_START = 0.2
+BACKOFF_MAX = 30.0
+
+_active: PumpLink | None = None
+
+
+def active() -> PumpLink:
+    """The pump link of this process (outbox handlers publish commands through it)."""
+    if _active is None:
+        raise RuntimeError("no pump link in this process: build the Runtime first")
+    return _active
+
+
+def gateway_filters(shared_group: str | None = None) -> list[str]:
+    """What the server subscribes to: every gateway topic of every station."""
+    filters = [protocol.topic_filter(kind) for kind in GATEWAY_KINDS]
+    if shared_group:
+        return [f"$share/{shared_group}/{f}" for f in filters]
+    return filters
+
+
+class PumpLink:
+    """Runs the subscriber loop (when started) and publishes for this process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        global _active
+        self.runtime = runtime
+        settings = runtime.settings
+        self.client_id = f"{settings.mqtt_client_prefix}-server"
+        self.filters = gateway_filters(settings.mqtt_shared_group)
+        self.connected = asyncio.Event()
+        self._client: LinkClient | None = None
+        self._publisher: LinkClient | None = None
+        self._publisher_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+        _active = self
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the subscriber loop in the background (until `stop`)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="pump-link")
+
+    async def stop(self) -> None:
+        """Stop the loop and close the connections (cleanly: no will is published)."""
+        global _active
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for client in (self._client, self._publisher):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+        self._client = self._publisher = None
+        self.connected.clear()
+        if _active is self:
+            _active = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the subscriber loop is running."""
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> None:
+        """Connect, subscribe and handle messages; reconnect with backoff when the link drops."""
+        delay = BACKOFF_START
+        while True:
+            metrics.RECONNECTS.inc()
+            client = self.runtime.link_client(self.client_id)
+            try:
+                await client.connect()
+                for topic_filter in self.filters:
+                    await client.subscribe(topic_filter)
+                self._client = client
+                self.connected.set()
+                metrics.CONNECTED.set(1)
+                log.info("pump link connected", extra={"client_id": self.client_id})
+                delay = BACKOFF_START
+                async for message in client.messages():
+                    await self.handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "pump link lost; reconnecting",
+                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay},
+                )
+            finally:
+                self._client = None
+                self.connected.clear()
+                metrics.CONNECTED.set(0)
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    async def publish(
+        self, topic: str, payload: bytes, *, retain: bool = False, expiry_seconds: int | None = None
+    ) -> None:
+        """Publish (QoS 1) through the loop's connection, or a publish-only one of this process."""
+        client = self._client
+        if client is None:
+            client = await self._publishing_client()
+        try:
+            await client.publish(topic, payload, retain=retain, expiry_seconds=expiry_seconds)
+        except Exception:
+            if client is self._publisher:
+                self._publisher = None
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+            raise
+
+    async def _publishing_client(self) -> LinkClient:
+        async with self._publisher_lock:
+            if self._publisher is None:
+                from forecourt.pump.link.mqtt import node_suffix
+
+                client = self.runtime.link_client(
+                    f"{self.runtime.settings.mqtt_client_prefix}-pub-{node_suffix()}",
+                    persistent=False,
+                )
+                await client.connect()
+                self._publisher = client
+            return self._publisher
+
+    # -- handling -------------------------------------------------------------------------------
+
+    async def handle(self, message: Message) -> Effects:
+        """Handle one message completely (never raises for bad input)."""
+        started = time.perf_counter()
+        kind = _kind(message.topic)
+        try:
+            decoded = protocol.decode(message.topic, message.payload)
+        except protocol.ProtocolError as exc:
+            effects = await self._refuse(message, exc.kind.value, exc.reason)
+        else:
+            effects = await self._apply(message, decoded)
+        metrics.MESSAGES.labels(kind, effects.outcome).inc()
+        await self._after_commit(effects)
+        self.handled += 1
+        metrics.HANDLE_SECONDS.observe(time.perf_counter() - started)
+        return effects
+
+    async def _apply(self, message: Message, decoded: protocol.Decoded) -> Effects:
+        db = self.runtime.db
+        for attempt in range(DB_ATTEMPTS):
+            try:
+                async with db.unit_of_work() as session:
+                    return await ingest.apply(session, decoded, now=clock.now())
+            except AppError as exc:
+                return await self._refuse(message, exc.code, exc.detail)
+            except DBAPIError:
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _refuse(self, message: Message, code: str, detail: str) -> Effects:
+        metrics.REFUSED.labels(code).inc()
+        log.warning(
+            "pump message refused",
+            extra={"topic": message.topic, "code": code, "reason": detail[:500]},
+        )
+        db = self.runtime.db
+        for attempt in range(DB_ATTEMPTS):
+            try:
+                async with db.unit_of_work() as session:
+                    return await ingest.refuse(
+                        session,
+                        topic=message.topic,
+                        payload=message.payload,
+                        code=code,
+                        detail=detail,
+                        now=clock.now(),
+                    )
+            except DBAPIError:
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _after_commit(self, effects: Effects) -> None:
+        for item in effects.publish:
+            try:
+                await self.publish(item.topic, item.payload, retain=item.retain)
+            except Exception as exc:
+                # The gateway resends until acknowledged; the repeat is answered `duplicate`.
+                log.warning("ack not published", extra={"topic": item.topic, "error": str(exc)})
+        if effects.station_id is not None and effects.live:
+            sent_at = clock.now()
+            for live in effects.live:
+                try:
+                    await self.runtime.live.publish(
+                        effects.station_id, {**live, "sent_at": iso(sent_at)}
+                    )
+                except Exception:
+                    log.exception("live message not published")
+
+
+def _kind(topic: str) -> str:
+    try:
+        return protocol.parse_topic(topic).kind.name.lower()
+    except protocol.ProtocolError:
+        return "unknown"

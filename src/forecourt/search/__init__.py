@@ -1,0 +1,1 @@
+"""Nearby station search: coordinates, spatial index, PostGIS."""

@@ -1,0 +1,431 @@
+"""Nearby station search: backend choice (PostGIS or in-process snapshot), freshness, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forecourt.db import Database
+from forecourt.errors import FieldError, ServiceUnavailable, Unprocessable
+from forecourt.fuel.repository import current_prices
+from forecourt.kit import clock
+from forecourt.kit.geo import CoordSystem, convert, haversine_m
+from forecourt.kit.money import yuan
+from forecourt.kit.navlinks import baidu as baidu_link
+from forecourt.kit.navlinks import nav_links
+from forecourt.search import repository
+from forecourt.search.hours import is_open, minute_of_day, parse_hhmm
+from forecourt.search.index import Card, Hit, SpatialIndex
+from forecourt.search.schemas import NearbyQuery, Point
+from forecourt.tank.service import availability as tank_availability
+
+Backend = Literal["postgis", "memory"]
+BackendSetting = Literal["auto", "postgis", "memory"]
+
+_PG_RELATIVE_SLACK = 1e-6
+"""PostGIS sphere radius (6371008.7714 m) vs ours (6371008.8 m) differ by 4.5e-9; keep margin."""
+_PG_ABSOLUTE_SLACK_M = 1e-3
+_GROWTH = 4
+AVAILABILITY_UNKNOWN = "unknown"
+
+
+class NearbySearch:
+    """Finds the nearest listed stations; holds the in-process snapshot and keeps it fresh.
+
+    Memory backend: the snapshot (positions, cards, prices) is rebuilt when `invalidate()` was
+    called or when a cheap fingerprint of the station, price and grade tables changes; the
+    fingerprint is read at most every `refresh_seconds`. While one request rebuilds, the others
+    keep answering from the previous snapshot. PostGIS backend: only grade names are cached.
+    """
+
+    def __init__(self, *, backend: BackendSetting = "auto", refresh_seconds: float = 2.0) -> None:
+        self.setting: BackendSetting = backend
+        self.refresh_seconds = refresh_seconds
+        self._backend: Backend | None = None
+        self._index: SpatialIndex | None = None
+        self._grades: dict[str, str] | None = None
+        self._version: object = None
+        self._baseline: repository.FutureBaseline | None = None
+        self._checked_at = 0.0
+        self._dirty = False
+        self._lock = asyncio.Lock()
+        self._docs: dict[tuple[int, str], dict[str, Any]] = {}
+        self._docs_of: SpatialIndex | None = None
+        self.rebuilds = 0
+
+    def invalidate(self) -> None:
+        """Make the next query re-read stations, prices and grades (call after a commit)."""
+        self._dirty = True
+
+    async def backend(self, db: Database) -> Backend:
+        """The backend in use: PostGIS when configured or detected, else the in-process index."""
+        if self._backend is None:
+            if self.setting == "memory":
+                self._backend = "memory"
+            else:
+                async with db.read_only() as session:
+                    has_geog = await repository.has_geography_column(session)
+                if self.setting == "postgis" and not has_geog:
+                    raise ServiceUnavailable(
+                        "spatial_backend=postgis but stations.geog is missing "
+                        "(PostgreSQL without PostGIS, or migration 0002 not applied)"
+                    )
+                self._backend = "postgis" if has_geog else "memory"
+        return self._backend
+
+    def _due(self) -> bool:
+        return self._dirty or time.monotonic() - self._checked_at >= self.refresh_seconds
+
+    async def _unchanged(self, session: AsyncSession, version: object) -> bool:
+        if self._index is None or self._baseline is None or version != self._version:
+            return False
+        live = await repository.scheduled_still_live(session, baseline=self._baseline)
+        return live == self._baseline.count
+
+    async def _refresh(self, db: Database, *, with_index: bool) -> None:
+        force = self._dirty
+        self._dirty = False
+        async with db.read_only() as session:
+            if not with_index:  # PostGIS answers from the tables; only grade names are cached
+                self._grades = dict(await repository.grades(session))
+                self._checked_at = time.monotonic()
+                return
+            version = await repository.table_version(session)
+            if not force and await self._unchanged(session, version):
+                self._checked_at = time.monotonic()
+                return
+            built_at = clock.now()
+            stations = await repository.listed_stations(session)
+            prices, baseline = await repository.live_prices(session, built_at=built_at)
+            names = await repository.grades(session)
+        self._index = await asyncio.to_thread(
+            SpatialIndex,
+            stations=stations,
+            prices=prices,
+            built_at=built_at.timestamp(),
+            grades=names,
+            version=version,
+        )
+        # The snapshot is hundreds of thousands of long-lived objects: keep them out of the
+        # cyclic GC's scans (a young-generation pass over them costs tens of milliseconds).
+        # Refcounting still frees a replaced snapshot.
+        gc.freeze()
+        self.rebuilds += 1
+        self._version, self._baseline = version, baseline
+        self._grades = dict(names)
+        self._checked_at = time.monotonic()
+
+    def _ready(self, *, with_index: bool) -> bool:
+        return self._grades is not None and (self._index is not None or not with_index)
+
+    async def _ensure_fresh(self, db: Database, *, with_index: bool) -> None:
+        if self._ready(with_index=with_index) and not self._due():
+            return
+        if self._ready(with_index=with_index) and self._lock.locked():
+            return  # someone else refreshes; answer from the current snapshot meanwhile
+        async with self._lock:
+            if not self._ready(with_index=with_index) or self._due():
+                await self._refresh(db, with_index=with_index)
+
+    async def grade_names(self, db: Database) -> dict[str, str]:
+        """Known grade codes and their names, in display order (refreshed like the index)."""
+        await self._ensure_fresh(db, with_index=await self.backend(db) == "memory")
+        assert self._grades is not None
+        return self._grades
+
+    async def index(self, db: Database) -> SpatialIndex:
+        """The in-process snapshot, refreshed if due."""
+        await self._ensure_fresh(db, with_index=True)
+        assert self._index is not None
+        return self._index
+
+    async def nearest(
+        self,
+        db: Database,
+        *,
+        lat: float,
+        lng: float,
+        k: int,
+        radius_m: float,
+        grade: str | None,
+        open_only: bool,
+        now: datetime,
+    ) -> list[Hit]:
+        """The `k` nearest listed stations to a WGS-84 point, sorted by (distance, id)."""
+        minute = minute_of_day(now) if open_only else None
+        if await self.backend(db) == "postgis":
+            async with db.read_only() as session:
+                return await postgis_nearest(
+                    session,
+                    lat=lat,
+                    lng=lng,
+                    k=k,
+                    radius_m=radius_m,
+                    grade=grade,
+                    open_minute=minute,
+                    now=now,
+                )
+        index = await self.index(db)
+        return index.nearest(
+            lat, lng, k=k, radius_m=radius_m, at=now.timestamp(), grade=grade, open_minute=minute
+        )
+
+    def static_doc(
+        self, index: SpatialIndex, station_id: int, coord: CoordSystem
+    ) -> dict[str, Any] | None:
+        """The request-independent part of a station's answer (kept per snapshot)."""
+        if index is not self._docs_of:
+            self._docs.clear()
+            self._docs_of = index
+        key = (station_id, coord)
+        doc = self._docs.get(key)
+        if doc is None:
+            card = index.card(station_id)
+            if card is None:
+                return None
+            doc = self._docs[key] = _static_doc(card, index.gcj02(station_id), coord)
+        return doc
+
+
+async def postgis_nearest(
+    session: AsyncSession,
+    *,
+    lat: float,
+    lng: float,
+    k: int,
+    radius_m: float,
+    grade: str | None,
+    open_minute: int | None,
+    now: datetime,
+) -> list[Hit]:
+    """Exact k nearest by haversine using PostGIS KNN candidates and a growing window.
+
+    PostGIS orders by its own sphere distance; candidates are re-measured with haversine and
+    accepted once the k-th is closer than any station beyond the window could be.
+    """
+    want = k + 1 + (k + 1 if open_minute is not None else 0)
+    within = radius_m * (1.0 + _PG_RELATIVE_SLACK) + 1.0
+    while True:
+        candidates = await repository.postgis_nearest(
+            session, lat=lat, lng=lng, within_m=within, limit=want, grade=grade, at=now
+        )
+        found: list[tuple[float, int]] = []
+        for c in candidates:
+            if open_minute is not None and not is_open(
+                open_24h=c.open_24h,
+                opens=parse_hhmm(c.opens_at),
+                closes=parse_hhmm(c.closes_at),
+                minute=open_minute,
+            ):
+                continue
+            distance = haversine_m(lat, lng, c.lat, c.lng)
+            if distance <= radius_m:
+                found.append((distance, c.id))
+        found.sort()
+        hits = [Hit(sid, d) for d, sid in found[:k]]
+        if len(candidates) < want:
+            return hits
+        bound = candidates[-1].knn_m * (1.0 - _PG_RELATIVE_SLACK) - _PG_ABSOLUTE_SLACK_M
+        if len(found) >= k and found[k - 1][0] < bound:
+            return hits
+        if len(found) < k and radius_m < bound:
+            return hits
+        want *= _GROWTH
+
+
+def _check_grade(grade: str | None, names: dict[str, str]) -> None:
+    if grade is not None and grade not in names:
+        reason = f"unknown grade {grade!r}; known: {', '.join(names) or 'none'}"
+        raise Unprocessable(f"query.grade: {reason}", errors=[FieldError("query.grade", reason)])
+
+
+async def _postgis_cards(
+    session: AsyncSession, hits: list[Hit], *, grade: str | None, now: datetime
+) -> tuple[dict[int, Card], dict[int, list[tuple[str, int]]]]:
+    stations = await repository.stations_by_ids(session, ids=[h.station_id for h in hits])
+    cards = {
+        s.id: Card(
+            id=s.id,
+            code=s.code,
+            name=s.name,
+            brand=s.brand,
+            address=s.address,
+            phone=s.phone,
+            lat=s.lat,
+            lng=s.lng,
+            open_24h=s.open_24h,
+            opens_at=s.opens_at,
+            closes_at=s.closes_at,
+            services=tuple(s.services or ()),
+            status=s.status,
+        )
+        for s in stations.values()
+    }
+    rows = await current_prices(session, station_ids=list(cards), at=now, grade=grade)
+    prices: dict[int, list[tuple[str, int]]] = {}
+    for row in rows:
+        prices.setdefault(row.station_id, []).append((row.grade_code, row.price_fen))
+    return cards, prices
+
+
+async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> dict[str, Any]:
+    """Listed stations near a point with prices, opening state and navigation links.
+
+    Returns the `NearbyPage` document as plain data (built without model validation: this is
+    the hottest read path; tests validate answers against the schema). The memory backend
+    answers from its snapshot without touching the database.
+    """
+    now = clock.now()
+    names = await search.grade_names(db)
+    _check_grade(query.grade, names)
+    lat, lng = convert(query.lat, query.lng, query.coord, "wgs84")
+    minute = minute_of_day(now)
+    origin = convert(query.lat, query.lng, query.coord, "gcj02")
+    items: list[dict[str, Any]] = []
+    if await search.backend(db) == "postgis":
+        async with db.read_only() as session:
+            hits = await postgis_nearest(
+                session,
+                lat=lat,
+                lng=lng,
+                k=query.limit,
+                radius_m=query.radius_m,
+                grade=query.grade,
+                open_minute=minute if query.open_now else None,
+                now=now,
+            )
+            cards, prices = await _postgis_cards(session, hits, grade=query.grade, now=now)
+        order = {code: i for i, code in enumerate(names)}
+        for hit in hits:
+            card = cards.get(hit.station_id)
+            if card is None or card.status != repository.LISTED_STATUS:
+                continue  # changed since the candidates were chosen
+            is_open_now = is_open(
+                open_24h=card.open_24h,
+                opens=parse_hhmm(card.opens_at),
+                closes=parse_hhmm(card.closes_at),
+                minute=minute,
+            )
+            ordered = sorted(prices.get(card.id, ()), key=lambda p: order.get(p[0], len(order)))
+            gcj = convert(card.lat, card.lng, "wgs84", "gcj02")
+            item = _item(
+                _static_doc(card, gcj, query.coord),
+                query=query,
+                distance_m=hit.distance_m,
+                open_now=is_open_now,
+                prices=[_price_doc(g, names.get(g, g), fen) for g, fen in ordered],
+                baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=card.name, origin=origin),
+            )
+            if item is not None:
+                items.append(item)
+    else:
+        index = await search.index(db)
+        at = now.timestamp()
+        hits = index.nearest(
+            lat,
+            lng,
+            k=query.limit,
+            radius_m=query.radius_m,
+            at=at,
+            grade=query.grade,
+            open_minute=minute if query.open_now else None,
+        )
+        for hit in hits:
+            sid = hit.station_id
+            doc = search.static_doc(index, sid, query.coord)
+            if doc is None:
+                continue
+            gcj = index.gcj02(sid)
+            item = _item(
+                doc,
+                query=query,
+                distance_m=hit.distance_m,
+                open_now=index.is_open(sid, minute),
+                prices=[
+                    _price_doc(g, names.get(g, g), fen)
+                    for g, fen in index.prices_at(sid, at, query.grade)
+                ],
+                baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=doc["name"], origin=origin),
+            )
+            if item is not None:
+                items.append(item)
+    if query.grade is not None and items:
+        async with db.read_only() as session:
+            stock = await tank_availability(session, station_ids=[item["id"] for item in items])
+        for item in items:
+            item["availability"] = stock.get((item["id"], query.grade), AVAILABILITY_UNKNOWN)
+    return {
+        "items": items,
+        "origin": {"lat": query.lat, "lng": query.lng, "coord": query.coord},
+        "radius_m": query.radius_m,
+        "count": len(items),
+    }
+
+
+def _static_doc(card: Card, gcj: tuple[float, float], coord: CoordSystem) -> dict[str, Any]:
+    """The parts of a `NearbyStation` document that do not depend on the request."""
+    out_lat, out_lng = gcj if coord == "gcj02" else convert(card.lat, card.lng, "wgs84", coord)
+    links = nav_links(lat=gcj[0], lng=gcj[1], name=card.name)
+    return {
+        "id": card.id,
+        "code": card.code,
+        "name": card.name,
+        "brand": card.brand,
+        "address": card.address,
+        "lat": round(out_lat, 6),
+        "lng": round(out_lng, 6),
+        "coord": coord,
+        "open_24h": card.open_24h,
+        "opens_at": card.opens_at,
+        "closes_at": card.closes_at,
+        "services": list(card.services),
+        "phone": card.phone,
+        "availability": AVAILABILITY_UNKNOWN,
+        "nav": {"amap_web": links.amap_web, "amap_app": links.amap_app, "tencent": links.tencent},
+    }
+
+
+@lru_cache(maxsize=4096)
+def _price_doc(grade: str, name: str, fen: int) -> dict[str, Any]:
+    """A `GradePrice` document (shared between answers: never mutated)."""
+    return {"grade": grade, "name": name, "price_fen": fen, "price_yuan": yuan(fen)}
+
+
+def _item(
+    doc: dict[str, Any],
+    *,
+    query: NearbyQuery,
+    distance_m: float,
+    open_now: bool,
+    prices: list[dict[str, Any]],
+    baidu: str,
+) -> dict[str, Any] | None:
+    """A `NearbyStation` document: the static part plus distance, opening state and prices."""
+    if query.open_now and not open_now:
+        return None
+    chosen = None
+    if query.grade is not None:
+        if not prices:
+            return None  # its price was withdrawn since the candidates were chosen
+        chosen = prices[0]
+    item = dict(doc)
+    item["distance_m"] = round(distance_m, 1)
+    item["open_now"] = open_now
+    item["grade"] = query.grade
+    item["price_fen"] = chosen["price_fen"] if chosen else None
+    item["price_yuan"] = chosen["price_yuan"] if chosen else None
+    item["prices"] = prices
+    item["nav"] = {**doc["nav"], "baidu": baidu}
+    return item
+
+
+def convert_point(*, lat: float, lng: float, src: CoordSystem, dst: CoordSystem) -> Point:
+    """Convert a point between coordinate systems (rounded to 1e-7 degrees, about 1 cm)."""
+    out_lat, out_lng = convert(lat, lng, src, dst)
+    return Point(lat=round(out_lat, 7), lng=round(out_lng, 7), coord=dst)

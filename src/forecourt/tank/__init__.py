@@ -1,0 +1,1 @@
+"""Tanks: gauge readings and deliveries, derived book stock, variance alerts, availability."""
