@@ -109,6 +109,7 @@ def demo(
     """Migrate, seed the demo data and serve; prints the URLs to open."""
     os.environ.setdefault("FORECOURT_SHOW_SANDBOX_SMS_CODE", "true")
     os.environ.setdefault("FORECOURT_LOG_JSON", "false")
+    os.environ.setdefault("FORECOURT_RUN_SIMULATOR", "true")  # pumps and speakers move
     get_settings.cache_clear()
     settings = get_settings()
     db_upgrade()
@@ -127,6 +128,58 @@ def demo(
     )
     console.rule()
     serve(host=host, port=port, workers=1)
+
+
+@app.command()
+def simulate(
+    station: Annotated[
+        list[str] | None, typer.Option("--station", help="station code (repeatable)")
+    ] = None,
+    all_demo: Annotated[
+        bool, typer.Option("--all-demo", help="every station that has nozzles (up to 200)")
+    ] = False,
+    mqtt_url: Annotated[
+        str | None, typer.Option(help="broker, e.g. mqtt://127.0.0.1:1883 (default: settings)")
+    ] = None,
+    speed: Annotated[float, typer.Option(min=0.01, help="time factor for the physics")] = 1.0,
+    traffic: Annotated[bool, typer.Option(help="random cars fuelling (post-pay)")] = True,
+    auto_authorise: Annotated[
+        bool, typer.Option(help="pumps authorise a lifted nozzle themselves (post-pay)")
+    ] = True,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="inject: link-drop | power-loss | stuck-nozzle (repeatable)"),
+    ] = None,
+    fault_after: Annotated[float, typer.Option(help="seconds before the first fault")] = 30.0,
+    fault_every: Annotated[
+        float | None, typer.Option(help="repeat the faults every N seconds")
+    ] = None,
+    fault_duration: Annotated[float, typer.Option(help="how long a fault lasts (s)")] = 15.0,
+    seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+) -> None:
+    """Run simulated station gateways and speakers against an MQTT broker until Ctrl-C."""
+    from forecourt.pump.simulator.cli import SimulateArgs, run_simulate
+
+    args = SimulateArgs(
+        stations=tuple(station or ()),
+        all_demo=all_demo,
+        mqtt_url=mqtt_url,
+        speed=speed,
+        traffic=traffic,
+        auto_authorise=auto_authorise,
+        faults=tuple(fault or ()),
+        fault_after=fault_after,
+        fault_every=fault_every,
+        fault_duration=fault_duration,
+        seed=seed,
+    )
+    try:
+        asyncio.run(run_simulate(get_settings(), args, console=console))
+    except KeyboardInterrupt:
+        console.print("[yellow]simulator stopped[/]")
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
 
 
 @app.command()

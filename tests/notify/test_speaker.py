@@ -89,7 +89,9 @@ async def test_announce_writes_a_row_and_an_outbox_event_in_the_callers_unit_of_
 ) -> None:
     station_id, _ = station
     async with runtime.db.unit_of_work() as session:
-        message_id = await announce(session, station_id=station_id, text=" 微信支付 300.00 元，3号枪 ")
+        message_id = await announce(
+            session, station_id=station_id, text=" 微信支付 300.00 元，3号枪 "
+        )
     (row,) = await rows(runtime.db)
     assert (row.id, row.station_id, row.speaker, row.text, row.status, row.attempts) == (
         message_id,
@@ -110,10 +112,13 @@ async def test_announce_writes_a_row_and_an_outbox_event_in_the_callers_unit_of_
 async def test_a_rolled_back_unit_of_work_leaves_no_announcement(
     runtime: Runtime, station: tuple[int, str]
 ) -> None:
-    with pytest.raises(RuntimeError):
+    async def pay_and_fail() -> None:
         async with runtime.db.unit_of_work() as session:
             await announce(session, station_id=station[0], text="不会播报")
             raise RuntimeError("the payment failed")
+
+    with pytest.raises(RuntimeError):
+        await pay_and_fail()
     assert await rows(runtime.db) == []
 
 
@@ -256,7 +261,7 @@ async def test_duplicate_and_unknown_acks_are_harmless(
     ack_topic = protocol.build_topic(TopicKind.SPEAKER_ACK, code, 1)
     now = datetime.now(UTC)
     for status in ("played", "expired"):
-        ack = protocol.SpeakerAck(message_id=message_id, status=status, ts=now)  # type: ignore[arg-type]
+        ack = protocol.SpeakerAck(message_id=message_id, status=status, ts=now)
         await broker.publish(ack_topic, protocol.encode(ack), retain=False)
     unknown = protocol.SpeakerAck(message_id="ann_unknown", status="played", ts=now)
     await broker.publish(ack_topic, protocol.encode(unknown), retain=False)
@@ -285,8 +290,10 @@ async def test_speaker_device_answers_late_and_bad_announcements_without_playing
     )
     topic = device.say_topic
     ack = device.handle(Message(topic, protocol.encode(late)))
-    assert ack is not None and ack.status == "expired"
+    assert ack is not None
+    assert ack.status == "expired"
     bad = device.handle(Message(topic, b'{"message_id": "ann_bad", "text": 1}'))
-    assert bad is not None and (bad.status, bad.reason) == ("rejected", "invalid")
+    assert bad is not None
+    assert (bad.status, bad.reason) == ("rejected", "invalid")
     assert device.handle(Message(topic, b"garbage")) is None
     assert device.played == {}

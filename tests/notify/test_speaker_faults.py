@@ -18,7 +18,7 @@ from forecourt.pump.simulator.links import FaultyLink, mqtt_connector
 from forecourt.pump.simulator.speaker import SpeakerConfig, SpeakerDevice
 from forecourt.runtime import Runtime
 from tests.fixtures.auth import insert_station
-from tests.fixtures.mqtt import MosquittoProcess, mosquitto_broker  # noqa: F401 (fixture)
+from tests.fixtures.mqtt import MosquittoProcess
 
 N = int(os.environ.get("FORECOURT_SPEAKER_FAULT_N", "10000"))
 RATE = 0.05  # 5 % of says lost, 5 % of acks lost, 5 % of each duplicated
@@ -78,7 +78,9 @@ async def test_every_announcement_is_heard_exactly_once_despite_loss_and_duplica
             for i in range(start, min(start + BATCH, N)):
                 ids.append(
                     await announce(
-                        session, station_id=station_id, text=f"微信支付 {i / 100:.2f} 元，{i % 12 + 1}号枪"
+                        session,
+                        station_id=station_id,
+                        text=f"微信支付 {i / 100:.2f} 元，{i % 12 + 1}号枪",
                     )
                 )
     await device.start()
@@ -92,7 +94,9 @@ async def test_every_announcement_is_heard_exactly_once_despite_loss_and_duplica
 
     try:
         async with asyncio.timeout(90):
-            while await open_count() > 0:
+            while True:
+                if await open_count() == 0:
+                    break
                 await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
     finally:

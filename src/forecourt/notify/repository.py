@@ -41,10 +41,13 @@ async def add(session: AsyncSession, row: Announcement) -> None:
     await session.flush()
 
 
-async def due(session: AsyncSession, *, now: datetime, limit: int) -> list[Due]:
-    """Open announcements whose next attempt is due, oldest first, row-locked on PostgreSQL
-    (SKIP LOCKED: two senders never take the same rows at once)."""
-    stmt = (
+async def due(
+    session: AsyncSession, *, now: datetime, limit: int, new_limit: int | None = None
+) -> list[Due]:
+    """Open announcements whose next attempt is due, oldest first: up to `limit` resends and
+    `new_limit` first sends (default `limit`). Row-locked on PostgreSQL with SKIP LOCKED, so
+    two senders never take the same rows at once."""
+    base = (
         select(
             Announcement.id,
             Announcement.station_id,
@@ -57,10 +60,15 @@ async def due(session: AsyncSession, *, now: datetime, limit: int) -> list[Due]:
         .join(Station, Station.id == Announcement.station_id)
         .where(Announcement.status.in_(OPEN), Announcement.next_attempt_at <= now)
         .order_by(Announcement.next_attempt_at, Announcement.id)
-        .limit(limit)
         .with_for_update(of=Announcement, skip_locked=True)
     )
-    return [Due(*row) for row in (await session.execute(stmt)).all()]
+    resends = base.where(Announcement.attempts > 0).limit(limit)
+    found = [Due(*row) for row in (await session.execute(resends)).all()]
+    fresh_limit = limit if new_limit is None else new_limit
+    if fresh_limit > 0:
+        fresh = base.where(Announcement.attempts == 0).limit(fresh_limit)
+        found += [Due(*row) for row in (await session.execute(fresh)).all()]
+    return found
 
 
 async def mark_attempts(

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -94,12 +95,17 @@ class SpeakerSender:
         connect: Connector,
         client_id: str | None = None,
         batch: int = 500,
+        max_in_flight: int = 1000,
     ) -> None:
         self.db = db
         self.settings = settings
         self._connect = connect
         self.client_id = client_id or f"{settings.mqtt_client_prefix}-speaker"
         self.batch = batch
+        # Flow control: first sends wait while this many publications await their ack, so a
+        # slow speaker or broker is not buried under resends (resends always go out).
+        self.max_in_flight = max_in_flight
+        self._in_flight: dict[str, float] = {}
         self.connected = asyncio.Event()
         self._wake = asyncio.Event()
         self._acks: dict[str, tuple[str, datetime, str | None]] = {}
@@ -174,8 +180,13 @@ class SpeakerSender:
         now = clock.now()
         valid = timedelta(seconds=self.settings.speaker_valid_seconds)
         to_send: list[repository.Due] = []
+        horizon = time.monotonic() - self.settings.speaker_valid_seconds
+        self._in_flight = {i: t for i, t in self._in_flight.items() if t > horizon}
+        space = max(0, self.max_in_flight - len(self._in_flight))
         async with self.db.unit_of_work() as session:
-            rows = await repository.due(session, now=now, limit=self.batch)
+            rows = await repository.due(
+                session, now=now, limit=self.batch, new_limit=min(self.batch, space)
+            )
             failed = [
                 r
                 for r in rows
@@ -199,6 +210,8 @@ class SpeakerSender:
                 ((r.id, r.attempts + 1, now + self.backoff(r.attempts + 1)) for r in to_send),
             )
         FAILED.inc(len(failed))
+        for r in failed:
+            self._in_flight.pop(r.id, None)
         for r in to_send:  # after the commit: a crash here only means a resend later
             valid_until = r.created_at + valid
             message = protocol.Announcement(
@@ -215,6 +228,7 @@ class SpeakerSender:
                 expiry_seconds=max(1, math.ceil((valid_until - now).total_seconds())),
             )
             self.published += 1
+            self._in_flight.setdefault(r.id, time.monotonic())
             SENT.inc()
         return len(rows)
 
@@ -233,6 +247,8 @@ class SpeakerSender:
                 continue
             # The first ack counts; a repeat is harmless (the update is conditional).
             self._acks.setdefault(ack.message_id, (ack.status, ack.ts, ack.reason))
+            if self._in_flight.pop(ack.message_id, None) is not None:
+                self._wake.set()  # room in the window for a first send
             self._acks_ready.set()
 
     async def _ack_loop(self) -> None:

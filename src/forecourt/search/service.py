@@ -384,7 +384,7 @@ def _static_doc(card: Card, gcj: tuple[float, float], coord: CoordSystem) -> dic
         "open_24h": card.open_24h,
         "opens_at": card.opens_at,
         "closes_at": card.closes_at,
-        "services": list(card.services),
+        "services": tuple(card.services),  # tuples of str leave the GC's view; lists never do
         "phone": card.phone,
         "availability": AVAILABILITY_UNKNOWN,
         "nav": {"amap_web": links.amap_web, "amap_app": links.amap_app, "tencent": links.tencent},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -83,7 +84,7 @@ def test_post_pay_auto_authorise_flows_at_half_to_point_eight_litres_per_second(
     progress = of(out, TopicKind.FP_PROGRESS)
     volumes = [p.volume_ml for p in progress]  # type: ignore[union-attr]
     # one progress every 0.5 s of flow; each step of 0.5 s moves 250..400 ml
-    steps = [b - a for a, b in zip(volumes, volumes[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(volumes)]
     assert len(progress) >= 15
     assert all(250 <= s <= 400 for s in steps[1:-1]), steps
     assert all(p.auth_ref is None and p.unit_price_fen == PRICE_95 for p in progress)  # type: ignore[union-attr]
@@ -254,7 +255,8 @@ def test_power_loss_keeps_buffer_meters_and_ttc_and_comes_back_idle() -> None:
     dispensed = pump.tx.volume_ml
     pump.power_lost(T0)
     assert pump.state is FPState.IDLE
-    assert pump.lifted is None and pump.tx is None
+    assert pump.lifted is None
+    assert pump.tx is None
     assert pump.ttc == 1041  # the interrupted transaction was saved: its meters moved
     held = pump.held[1041]
     assert held.report.volume_ml == dispensed

@@ -74,16 +74,13 @@ async def _load(session: AsyncSession, code: str) -> StationSpec | None:
         .where(PumpSale.station_id == station.id)
         .group_by(PumpSale.nozzle_number)
     )
-    meters = {row[0]: (int(row[1]), int(row[2])) for row in sold}
-    top_seq = dict(
-        (
-            await session.execute(
-                select(PumpSale.fp_id, func.max(PumpSale.seq))
-                .where(PumpSale.station_id == station.id)
-                .group_by(PumpSale.fp_id)
-            )
-        ).tuples()
+    meters = {row[0]: (int(row[1]), int(row[2])) for row in sold.all()}
+    newest = await session.execute(
+        select(PumpSale.fp_id, func.max(PumpSale.seq))
+        .where(PumpSale.station_id == station.id)
+        .group_by(PumpSale.fp_id)
     )
+    top_seq = {row[0]: int(row[1] or 0) for row in newest.all()}
     by_fp: dict[int, list[NozzleSpec]] = defaultdict(list)
     for n in nozzles:
         volume, amount = meters.get(n.number, (0, 0))
@@ -99,7 +96,7 @@ async def _load(session: AsyncSession, code: str) -> StationSpec | None:
         FpSpec(
             number=fp.number,
             nozzles=tuple(by_fp[fp.id]),
-            last_seq=max(fp.last_seq, int(top_seq.get(fp.id) or 0)),
+            last_seq=max(fp.last_seq, top_seq.get(fp.id, 0)),
         )
         for fp in fps
         if by_fp.get(fp.id)

@@ -268,14 +268,16 @@ class GatewaySim:
             receive = asyncio.create_task(self._receive(client))
             publish = asyncio.create_task(self._publish(client))
             lost = asyncio.create_task(self._link_lost.wait())
-            await asyncio.wait({receive, publish, lost}, return_when=asyncio.FIRST_COMPLETED)
-            self.online = False
-            self.connected.clear()
-            for task in (receive, publish, lost):
-                task.cancel()
-            for task in (receive, publish, lost):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            try:
+                await asyncio.wait({receive, publish, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when this loop itself is cancelled (stop, Ctrl-C)
+                self.online = False
+                self.connected.clear()
+                for task in (receive, publish, lost):
+                    task.cancel()
+                for task in (receive, publish, lost):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             if self._link_allowed.is_set():  # lost by itself, not a drill: reconnect soon
                 with contextlib.suppress(Exception):
                     await abort(client)

@@ -100,20 +100,36 @@ class SpeakerDevice:
         self.ready.clear()
 
     async def _listen(self, client: LinkClient) -> None:
-        async for message in client.messages():
-            if message.topic != self.say_topic:
-                continue
-            try:
-                ack = self.handle(message)
-            except Exception:
-                log.exception("speaker %s failed", self.client_id)
-                continue
-            if ack is None:
-                continue
-            if self.rng.random() < self.config.drop_ack_rate:
-                self.dropped_acks += 1
-                continue
-            topic = protocol.build_topic(TopicKind.SPEAKER_ACK, self.station, self.number)
+        # Acks leave through their own task so that waiting for the broker's PUBACK of one
+        # ack never holds up reading the next announcement.
+        outbox: asyncio.Queue[protocol.SpeakerAck] = asyncio.Queue()
+        sender = asyncio.create_task(self._send_acks(client, outbox))
+        try:
+            async for message in client.messages():
+                if message.topic != self.say_topic:
+                    continue
+                try:
+                    ack = self.handle(message)
+                except Exception:
+                    log.exception("speaker %s failed", self.client_id)
+                    continue
+                if ack is None:
+                    continue
+                if self.rng.random() < self.config.drop_ack_rate:
+                    self.dropped_acks += 1
+                    continue
+                outbox.put_nowait(ack)
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _send_acks(
+        self, client: LinkClient, outbox: asyncio.Queue[protocol.SpeakerAck]
+    ) -> None:
+        topic = protocol.build_topic(TopicKind.SPEAKER_ACK, self.station, self.number)
+        while True:
+            ack = await outbox.get()
             await client.publish(topic, protocol.encode(ack))
 
     def handle(self, message: Message) -> protocol.SpeakerAck | None:
