@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     run_pump_link: bool = True
     pump_command_resend_seconds: float = 10.0
     pump_lock_ttl_seconds: int = 300
+    pump_progress_persist_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="store a fuelling point's in-memory progress at most this often",
+    )
 
     run_simulator: bool = Field(
         default=False, description="run the pump/speaker simulator in-process (`forecourt demo`)"

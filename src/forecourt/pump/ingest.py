@@ -9,10 +9,15 @@ raises a station alert, and answers a refused sale or delivery so the gateway st
 Deduplication (docs/pump-protocol.md section 9): state, progress and sale-status reports by
 the fuelling point's highest applied `event_seq`; sales by (fuelling point, `seq`) in the
 domain's sale buffer; deliveries by `delivery_id`; command acks by `command_id`.
+
+`progress_in_memory` is the fast path for progress reports that only move the running totals
+(no unit of work; `pump.progress_cache` stores them later). Every unit of work here first puts
+the fuelling point's newer in-memory progress on the locked row (`ProgressUnit.overlay`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from datetime import datetime
@@ -34,6 +39,7 @@ from forecourt.pump.domain import (
     IllegalTransition,
     InvalidInput,
     PresetExceeded,
+    PresetReached,
     SaleAlreadyCleared,
     SaleDuplicate,
     SaleGap,
@@ -44,6 +50,7 @@ from forecourt.pump.domain import (
 )
 from forecourt.pump.effects import Effects, Publish
 from forecourt.pump.models import FuellingPointRow, PumpSale
+from forecourt.pump.progress_cache import ProgressCache, ProgressUnit
 from forecourt.pump.protocol import TopicKind
 from forecourt.tank import service as tank_service
 
@@ -111,10 +118,13 @@ async def _station(session: AsyncSession, code: str) -> int:
     return station_id
 
 
-async def _fp(session: AsyncSession, station_id: int, number: int) -> FuellingPointRow:
+async def _fp(
+    session: AsyncSession, station_id: int, number: int, unit: ProgressUnit
+) -> FuellingPointRow:
     row = await repository.fuelling_point(session, station_id, number, for_update=True)
     if row is None:
         raise UnknownFuellingPoint(f"fuelling point {number} is not configured")
+    unit.overlay(row)  # the progress kept in memory comes first (docs/pumps.md, progress)
     return row
 
 
@@ -123,26 +133,35 @@ async def _resolution(session: AsyncSession, station_id: int) -> int:
     return gateway.volume_resolution_ml if gateway is not None else 1
 
 
-async def apply(session: AsyncSession, decoded: protocol.Decoded, *, now: datetime) -> Effects:
+async def apply(
+    session: AsyncSession,
+    decoded: protocol.Decoded,
+    *,
+    now: datetime,
+    progress: ProgressUnit | None = None,
+) -> Effects:
     """Apply one gateway message; the effects to send after commit (raises when refused)."""
     topic, message = decoded.topic, decoded.message
+    unit = progress if progress is not None else ProgressUnit(None, topic.station)
     station_id = await _station(session, topic.station)
     number = topic.number
     match message:
         case protocol.DeviceStatus() if topic.kind is TopicKind.GATEWAY_ONLINE:
-            return await _gateway_status(session, station_id, message, now=now)
+            unit.forget()
+            return await _gateway_status(session, station_id, message, unit, now=now)
         case protocol.StateReport():
             assert number is not None
-            return await _state(session, station_id, number, message, now=now)
+            return await _state(session, station_id, number, message, unit, now=now)
         case protocol.FuellingProgress():
             assert number is not None
-            return await _progress(session, station_id, number, message, now=now)
+            return await _progress(session, station_id, number, message, unit, now=now)
         case protocol.SaleReport():
             assert number is not None
-            return await _sale(session, station_id, topic.station, number, message, now=now)
+            return await _sale(session, station_id, topic.station, number, message, unit, now=now)
         case protocol.SaleStatusReport():
             assert number is not None
-            return await _sale_status(session, station_id, number, message, now=now)
+            unit.forget(number)
+            return await _sale_status(session, station_id, number, message, unit, now=now)
         case protocol.TankReading():
             assert number is not None
             return await _tank_reading(session, station_id, number, message)
@@ -150,15 +169,64 @@ async def apply(session: AsyncSession, decoded: protocol.Decoded, *, now: dateti
             assert number is not None
             return await _tank_delivery(session, station_id, topic.station, number, message, now)
         case protocol.CommandAck():
+            unit.forget()  # an authorise ack may give a fuelling point its order and preset
             return await commands.apply_ack(session, station_id=station_id, ack=message, now=now)
     return Effects(station_id=station_id, outcome="ignored")
+
+
+def progress_in_memory(
+    cache: ProgressCache, decoded: protocol.Decoded, *, now: datetime
+) -> Effects | None:
+    """Apply a progress report in memory when it only moves the running totals, else None."""
+    topic, report = decoded.topic, decoded.message
+    if not isinstance(report, protocol.FuellingProgress) or topic.number is None:
+        return None
+    key = (topic.station, topic.number)
+    view = cache.view(key)
+    if view is None:
+        return None
+    effects = Effects(station_id=view.station_id)
+    if report.event_seq <= view.event_seq:
+        effects.outcome = "duplicate"
+        return effects
+    point = dataclasses.replace(view.point)  # flow() replaces attributes, never mutates them
+    nozzle = point.nozzles.get(report.nozzle)
+    if nozzle is None or nozzle.grade != report.grade:
+        return None  # refused by the unit of work, against the stored row
+    try:
+        events = point.flow(
+            volume_ml=report.volume_ml,
+            amount_fen=report.amount_fen,
+            unit_price_fen=report.unit_price_fen,
+        )
+    except AppError:
+        return None
+    if not all(isinstance(e, FuellingProgressed | PresetReached) for e in events):
+        return None  # a state change or an alert: the unit of work decides and stores it
+    cache.applied(key, view, point, report.event_seq)
+    if not events:
+        effects.outcome = "duplicate"  # an older progress than the one applied
+        return effects
+    live = FuellingPointRow(
+        number=point.number,
+        state=int(point.state),
+        nozzle_out=point.nozzle,
+        progress=mirror.progress_to_json(point.progress),
+    )
+    effects.add_live(messages.fp_message(live, now=now))
+    return effects
 
 
 # -- gateway presence ---------------------------------------------------------------------------
 
 
 async def _gateway_status(
-    session: AsyncSession, station_id: int, status: protocol.DeviceStatus, *, now: datetime
+    session: AsyncSession,
+    station_id: int,
+    status: protocol.DeviceStatus,
+    unit: ProgressUnit,
+    *,
+    now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
     gateway = await repository.gateway_for_update(session, station_id)
@@ -181,6 +249,8 @@ async def _gateway_status(
         effects.add_live(messages.gateway_message(online=True, now=now))
         return effects
     points = await repository.fuelling_points(session, station_id, for_update=True)
+    for row in points:
+        unit.overlay(row)
     if not gateway.online and all(p.state == FPState.OFFLINE for p in points):
         effects.outcome = "duplicate"
         return effects
@@ -213,11 +283,12 @@ async def _state(
     station_id: int,
     number: int,
     report: protocol.StateReport,
+    unit: ProgressUnit,
     *,
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number)
+    row = await _fp(session, station_id, number, unit)
     if report.event_seq <= row.last_event_seq:
         effects.outcome = "duplicate"
         return effects
@@ -233,6 +304,7 @@ async def _state(
     )
     mirror.save_point(row, point, now=now)
     row.last_event_seq = report.event_seq
+    unit.seen(station_id, row, point, stored=False)
     await _fp_effects(session, station_id, row, events, effects, now=now)
     effects.add_live(messages.fp_message(row, now=now))
     return effects
@@ -243,11 +315,12 @@ async def _progress(
     station_id: int,
     number: int,
     report: protocol.FuellingProgress,
+    unit: ProgressUnit,
     *,
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number)
+    row = await _fp(session, station_id, number, unit)
     if report.event_seq <= row.last_event_seq:
         effects.outcome = "duplicate"
         return effects
@@ -267,6 +340,7 @@ async def _progress(
     )
     mirror.save_point(row, point, now=now)
     row.last_event_seq = report.event_seq
+    unit.seen(station_id, row, point, stored=True)
     await _fp_effects(session, station_id, row, events, effects, now=now)
     if any(isinstance(e, FuellingProgressed) for e in events):
         effects.add_live(messages.fp_message(row, now=now))
@@ -340,11 +414,12 @@ async def _sale(
     station: str,
     number: int,
     report: protocol.SaleReport,
+    unit: ProgressUnit,
     *,
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number)
+    row = await _fp(session, station_id, number, unit)
     nozzles = await repository.nozzles_of_fp(session, row.id)
     same = await repository.sale(session, fp_id=row.id, seq=report.seq)
     below, above = await repository.sale_neighbours(
@@ -358,6 +433,7 @@ async def _sale(
     )
     events = point.record_sale(report.to_sale())
     mirror.save_point(row, point, now=now)
+    unit.seen(station_id, row, point, stored=False)
     status = "accepted"
     for event in events:
         match event:
@@ -426,11 +502,12 @@ async def _sale_status(
     station_id: int,
     number: int,
     report: protocol.SaleStatusReport,
+    unit: ProgressUnit,
     *,
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number)
+    row = await _fp(session, station_id, number, unit)
     if report.event_seq <= row.last_event_seq:
         effects.outcome = "duplicate"
         return effects

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from forecourt.deps import Public, get_runtime
+from forecourt.deps import Public, RuntimeDep
 from forecourt.search import service
 from forecourt.search.schemas import ConvertQuery, NearbyPage, NearbyQuery, Point
 
@@ -31,13 +31,12 @@ geo_router = APIRouter(tags=["geo"], dependencies=[Public])
     response_model=NearbyPage,
     responses={422: {"description": "bad coordinates, radius, limit, grade or parameter"}},
 )
-async def stations_nearby(query: Annotated[NearbyQuery, Query()], request: Request) -> Response:
+async def stations_nearby(query: Annotated[NearbyQuery, Query()], runtime: RuntimeDep) -> Response:
     """Listed stations nearest a point, by great-circle distance, with prices and nav links.
 
     Read-only. The in-process backend answers without a database session, so none is opened
     per request (the PostGIS backend opens a read-only one itself).
     """
-    runtime = get_runtime(request)
     page = await service.nearby(search=runtime.nearby, db=runtime.db, query=query)
     return JsonBytes(page)
 

@@ -55,7 +55,11 @@ class NearbySearch:
         self._checked_at = 0.0
         self._dirty = False
         self._lock = asyncio.Lock()
+        # Per (station, coord) the request-independent parts of an answer, in three flat
+        # caches whose values hold no containers: the cyclic GC never has to scan them.
         self._docs: dict[tuple[int, str], dict[str, Any]] = {}
+        self._services: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._navs: dict[tuple[int, str], dict[str, str]] = {}
         self._docs_of: SpatialIndex | None = None
         self.rebuilds = 0
 
@@ -100,21 +104,30 @@ class NearbySearch:
             if not force and await self._unchanged(session, version):
                 self._checked_at = time.monotonic()
                 return
-            built_at = clock.now()
-            stations = await repository.listed_stations(session)
-            prices, baseline = await repository.live_prices(session, built_at=built_at)
-            names = await repository.grades(session)
-        self._index = await asyncio.to_thread(
-            SpatialIndex,
-            stations=stations,
-            prices=prices,
-            built_at=built_at.timestamp(),
-            grades=names,
-            version=version,
-        )
-        # The snapshot is hundreds of thousands of long-lived objects: keep them out of the
-        # cyclic GC's scans (a young-generation pass over them costs tens of milliseconds).
-        # Refcounting still frees a replaced snapshot.
+            # The snapshot is hundreds of thousands of long-lived objects: the cyclic GC would
+            # scan them again and again while they are loaded and built (100+ ms passes) and
+            # afterwards. Pause it meanwhile, then move everything alive to the permanent
+            # generation (`gc.freeze()`), out of later scans; refcounting still frees a
+            # replaced snapshot.
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                built_at = clock.now()
+                stations = await repository.listed_stations(session)
+                prices, baseline = await repository.live_prices(session, built_at=built_at)
+                names = await repository.grades(session)
+                self._index = await asyncio.to_thread(
+                    SpatialIndex,
+                    stations=stations,
+                    prices=prices,
+                    built_at=built_at.timestamp(),
+                    grades=names,
+                    version=version,
+                )
+                del stations, prices
+            finally:
+                if was_enabled:
+                    gc.enable()
         gc.freeze()
         self.rebuilds += 1
         self._version, self._baseline = version, baseline
@@ -176,12 +189,12 @@ class NearbySearch:
             lat, lng, k=k, radius_m=radius_m, at=now.timestamp(), grade=grade, open_minute=minute
         )
 
-    def static_doc(
-        self, index: SpatialIndex, station_id: int, coord: CoordSystem
-    ) -> dict[str, Any] | None:
-        """The request-independent part of a station's answer (kept per snapshot)."""
+    def static_doc(self, index: SpatialIndex, station_id: int, coord: CoordSystem) -> StaticDoc:
+        """The request-independent parts of a station's answer (kept per snapshot)."""
         if index is not self._docs_of:
             self._docs.clear()
+            self._services.clear()
+            self._navs.clear()
             self._docs_of = index
         key = (station_id, coord)
         doc = self._docs.get(key)
@@ -189,8 +202,10 @@ class NearbySearch:
             card = index.card(station_id)
             if card is None:
                 return None
-            doc = self._docs[key] = _static_doc(card, index.gcj02(station_id), coord)
-        return doc
+            doc, services, nav = _static_doc(card, index.gcj02(station_id), coord)
+            self._docs[key], self._services[key], self._navs[key] = doc, services, nav
+            return doc, services, nav
+        return doc, self._services[key], self._navs[key]
 
 
 async def postgis_nearest(
@@ -351,7 +366,7 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
                     _price_doc(g, names.get(g, g), fen)
                     for g, fen in index.prices_at(sid, at, query.grade)
                 ],
-                baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=doc["name"], origin=origin),
+                baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=doc[0]["name"], origin=origin),
             )
             if item is not None:
                 items.append(item)
@@ -368,11 +383,16 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
     }
 
 
-def _static_doc(card: Card, gcj: tuple[float, float], coord: CoordSystem) -> dict[str, Any]:
-    """The parts of a `NearbyStation` document that do not depend on the request."""
+StaticDoc = tuple[dict[str, Any], tuple[str, ...], dict[str, str]] | None
+
+
+def _static_doc(
+    card: Card, gcj: tuple[float, float], coord: CoordSystem
+) -> tuple[dict[str, Any], tuple[str, ...], dict[str, str]]:
+    """The request-independent parts of a `NearbyStation` document: scalars, services, links."""
     out_lat, out_lng = gcj if coord == "gcj02" else convert(card.lat, card.lng, "wgs84", coord)
     links = nav_links(lat=gcj[0], lng=gcj[1], name=card.name)
-    return {
+    scalars = {
         "id": card.id,
         "code": card.code,
         "name": card.name,
@@ -384,11 +404,11 @@ def _static_doc(card: Card, gcj: tuple[float, float], coord: CoordSystem) -> dic
         "open_24h": card.open_24h,
         "opens_at": card.opens_at,
         "closes_at": card.closes_at,
-        "services": tuple(card.services),  # tuples of str leave the GC's view; lists never do
         "phone": card.phone,
         "availability": AVAILABILITY_UNKNOWN,
-        "nav": {"amap_web": links.amap_web, "amap_app": links.amap_app, "tencent": links.tencent},
     }
+    nav = {"amap_web": links.amap_web, "amap_app": links.amap_app, "tencent": links.tencent}
+    return scalars, tuple(card.services), nav
 
 
 @lru_cache(maxsize=4096)
@@ -398,7 +418,7 @@ def _price_doc(grade: str, name: str, fen: int) -> dict[str, Any]:
 
 
 def _item(
-    doc: dict[str, Any],
+    doc: tuple[dict[str, Any], tuple[str, ...], dict[str, str]],
     *,
     query: NearbyQuery,
     distance_m: float,
@@ -406,7 +426,7 @@ def _item(
     prices: list[dict[str, Any]],
     baidu: str,
 ) -> dict[str, Any] | None:
-    """A `NearbyStation` document: the static part plus distance, opening state and prices."""
+    """A `NearbyStation` document: the static parts plus distance, opening state and prices."""
     if query.open_now and not open_now:
         return None
     chosen = None
@@ -414,14 +434,16 @@ def _item(
         if not prices:
             return None  # its price was withdrawn since the candidates were chosen
         chosen = prices[0]
-    item = dict(doc)
+    scalars, services, nav = doc
+    item = dict(scalars)
+    item["services"] = services
     item["distance_m"] = round(distance_m, 1)
     item["open_now"] = open_now
     item["grade"] = query.grade
     item["price_fen"] = chosen["price_fen"] if chosen else None
     item["price_yuan"] = chosen["price_yuan"] if chosen else None
     item["prices"] = prices
-    item["nav"] = {**doc["nav"], "baidu": baidu}
+    item["nav"] = {**nav, "baidu": baidu}
     return item
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,20 @@ class Message:
     payload: bytes
     retain: bool = False
     duplicate: bool = False
+
+
+@dataclass(eq=False)
+class Delivery:
+    """A received message and its acknowledgement, to call once it has been handled."""
+
+    message: Message
+    _on_ack: Callable[[], None] | None = field(default=None, repr=False)
+
+    def ack(self) -> None:
+        """Acknowledge (PUBACK) the message; later calls do nothing."""
+        on_ack, self._on_ack = self._on_ack, None
+        if on_ack is not None:
+            on_ack()
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,15 @@ class LinkClient(Protocol):
 
     def messages(self) -> AsyncIterator[Message]:
         """Messages on the client's subscriptions, in arrival order."""
+        ...
+
+
+@runtime_checkable
+class AckingClient(Protocol):
+    """A client whose messages can be handled concurrently and acknowledged one by one."""
+
+    def deliveries(self) -> AsyncIterator[Delivery]:
+        """Messages in arrival order, each acknowledged by its `Delivery.ack()`."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from forecourt.pump.link.base import Message, Will, topic_matches
+from forecourt.pump.link.base import Delivery, Message, Will, topic_matches
 
 
 class InProcessBroker:
@@ -88,3 +88,8 @@ class InProcessClient:
         queue = self.broker._session(self.client_id).queue
         while True:
             yield await queue.get()
+
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """Messages queued for this session (the in-process broker has nothing to acknowledge)."""
+        async for message in self.messages():
+            yield Delivery(message)

@@ -2,9 +2,11 @@
 
 Every connection is MQTT 5 with Clean Start = false and a Session Expiry Interval, so the
 broker keeps the subscriptions and queues QoS 1 messages while the client is away. Incoming
-QoS 1 messages are acknowledged (PUBACK) only when the consumer asks for the next message,
-that is after it has finished with the previous one: a message whose processing was cut
-short by a crash or a lost connection is delivered again.
+QoS 1 messages are acknowledged (PUBACK) only when the consumer is done with them: with
+`messages()` when it asks for the next message, with `deliveries()` when it calls
+`Delivery.ack()` (several messages may be in hand at once; PUBACKs still leave in arrival
+order, as MQTT 5 section 4.6 requires). A message whose processing was cut short by a crash or
+a lost connection is delivered again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import contextlib
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +24,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from forecourt.pump.link.base import Message, Will
+from forecourt.pump.link.base import Delivery, Message, Will
 
 QOS = 1
 WILL_DELAY_SECONDS = 10
@@ -81,8 +84,10 @@ class MqttLinkClient:
         keepalive_seconds: int = 30,
         persistent: bool = True,
         will_delay_seconds: int = WILL_DELAY_SECONDS,
+        receive_maximum: int | None = None,
     ) -> None:
         self.address = address
+        self.receive_maximum = receive_maximum
         self.will_delay_seconds = will_delay_seconds
         self.client_id = client_id
         self.will = will
@@ -99,6 +104,9 @@ class MqttLinkClient:
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.session_expiry_seconds if self.persistent else 0
+        if self.receive_maximum is not None:
+            # How many unacknowledged QoS 1 messages the broker may send (Mosquitto: 20 otherwise).
+            props.ReceiveMaximum = self.receive_maximum
         return props
 
     def _aiomqtt_will(self) -> aiomqtt.Will | None:
@@ -193,6 +201,21 @@ class MqttLinkClient:
             yield Message(topic=raw.topic.value, payload=payload, retain=bool(raw.retain))
             _ack(client, raw)
 
+    async def deliveries(self) -> AsyncIterator[Delivery]:
+        """Messages on the subscriptions, each acknowledged by `Delivery.ack()` (in order)."""
+        client = self._require()
+        window = _AckWindow(self, client)
+        iterator = client.messages
+        while True:
+            try:
+                raw = await iterator.__anext__()
+            except aiomqtt.MqttError as exc:
+                await self._lost()
+                raise LinkDisconnected(str(exc)) from exc
+            payload = raw.payload if isinstance(raw.payload, bytes) else str(raw.payload).encode()
+            message = Message(topic=raw.topic.value, payload=payload, retain=bool(raw.retain))
+            yield Delivery(message, window.add(raw))
+
     def drop(self) -> None:
         """Break the TCP connection without DISCONNECT, as a crash would (tests)."""
         if self._client is not None:
@@ -218,6 +241,39 @@ def _forget_disconnect_error(client: aiomqtt.Client) -> None:
 def _ack(client: aiomqtt.Client, raw: aiomqtt.Message) -> None:
     if raw.qos > 0:
         client._client.ack(raw.mid, raw.qos)
+
+
+@dataclass(eq=False)
+class _InHand:
+    raw: aiomqtt.Message
+    handled: bool = False
+
+
+class _AckWindow:
+    """Messages in hand on one connection; PUBACKs for the handled prefix, in arrival order."""
+
+    def __init__(self, owner: MqttLinkClient, client: aiomqtt.Client) -> None:
+        self.owner = owner
+        self.client = client
+        self.entries: deque[_InHand] = deque()
+
+    def add(self, raw: aiomqtt.Message) -> Callable[[], None]:
+        """Track a message; the callable marks it handled."""
+        entry = _InHand(raw)
+        self.entries.append(entry)
+
+        def done() -> None:
+            entry.handled = True
+            self._release()
+
+        return done
+
+    def _release(self) -> None:
+        if self.owner._client is not self.client:
+            self.entries.clear()  # that connection is gone: the broker delivers them again
+            return
+        while self.entries and self.entries[0].handled:
+            _ack(self.client, self.entries.popleft().raw)
 
 
 def make_client(

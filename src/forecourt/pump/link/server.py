@@ -1,13 +1,17 @@
 """The server side of the pump link: one subscriber loop per process that runs it.
 
-For every gateway message: decode (a ProtocolError is refused, never raised), apply it
-through `pump.ingest` in one unit of work, and after the commit publish the live messages
-and the SaleAck/DeliveryAck. A refused message rolls its unit of work back, then a second
-unit of work records the refusal (alert, counter) and answers it. Database errors are
-retried a few times; if the database stays unreachable the loop drops the connection
-without acknowledging the message, so the broker delivers it again after the reconnect.
-The loop reconnects by itself with exponential backoff; the broker keeps the persistent
-session (subscriptions and QoS 1 messages) meanwhile.
+Messages go to one ordered, bounded queue per station (`link.stations`); each station's worker
+handles its messages one at a time, different stations concurrently. A message is
+acknowledged to the broker only once it has been handled. For every gateway message: decode
+(a ProtocolError is refused, never raised), then either apply a progress report in memory
+(`ingest.progress_in_memory`: published live at once, stored later by `pump.progress_cache`)
+or apply it through `pump.ingest` in one unit of work, and after the commit publish the live
+messages and the SaleAck/DeliveryAck. A refused message rolls its unit of work back, then a
+second unit of work records the refusal (alert, counter) and answers it. Database errors are
+retried a few times; if the database stays unreachable the loop drops the connection without
+acknowledging the message, so the broker delivers it again after the reconnect. The loop
+reconnects by itself with exponential backoff; the broker keeps the persistent session
+(subscriptions and QoS 1 messages) meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
@@ -24,8 +29,10 @@ from forecourt.errors import AppError
 from forecourt.kit import clock
 from forecourt.pump import ingest, metrics, protocol
 from forecourt.pump.effects import Effects
-from forecourt.pump.link.base import LinkClient, Message
+from forecourt.pump.link.base import AckingClient, Delivery, LinkClient, Message
+from forecourt.pump.link.stations import StationQueues
 from forecourt.pump.messages import iso
+from forecourt.pump.progress_cache import ProgressCache
 from forecourt.pump.protocol import TopicKind
 
 if TYPE_CHECKING:
@@ -42,6 +49,8 @@ GATEWAY_KINDS = tuple(
 DB_ATTEMPTS = 4
 BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
+STATION_QUEUE_SIZE = 100  # messages in hand per station before reading waits
+RECEIVE_MAXIMUM = 1000  # unacknowledged QoS 1 messages the broker may send us (MQTT 5)
 
 _active: PumpLink | None = None
 
@@ -74,7 +83,10 @@ class PumpLink:
         self._client: LinkClient | None = None
         self._publisher: LinkClient | None = None
         self._publisher_lock = asyncio.Lock()
+        self._sqlite_writer = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self.progress = ProgressCache(settings.pump_progress_persist_seconds)
         self.handled = 0
         _active = self
 
@@ -84,15 +96,23 @@ class PumpLink:
         """Run the subscriber loop in the background (until `stop`)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name="pump-link")
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self.flush_progress(), name="pump-link-progress")
 
     async def stop(self) -> None:
         """Stop the loop and close the connections (cleanly: no will is published)."""
         global _active
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        flusher, self._flusher = self._flusher, None
+        for background in (task, flusher):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await background
+        if flusher is not None:
+            with contextlib.suppress(Exception):  # the last progress; lost if the database is down
+                async with self._writing():
+                    await self.progress.flush(self.runtime.db, now=clock.now(), everything=True)
         for client in (self._client, self._publisher):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -113,6 +133,7 @@ class PumpLink:
         while True:
             metrics.RECONNECTS.inc()
             client = self.runtime.link_client(self.client_id)
+            _widen_window(client)
             try:
                 await client.connect()
                 for topic_filter in self.filters:
@@ -122,8 +143,7 @@ class PumpLink:
                 metrics.CONNECTED.set(1)
                 log.info("pump link connected", extra={"client_id": self.client_id})
                 delay = BACKOFF_START
-                async for message in client.messages():
-                    await self.handle(message)
+                await self._serve(client)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -139,6 +159,46 @@ class PumpLink:
                     await client.disconnect()
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _serve(self, client: LinkClient) -> None:
+        """Read the connection into the station queues until it drops or a worker fails."""
+        queues: StationQueues[Delivery] = StationQueues(self._work, maxsize=STATION_QUEUE_SIZE)
+
+        async def read() -> None:
+            async for delivery in _deliveries(client):
+                await queues.put(_station(delivery.message.topic), delivery)
+
+        reader = asyncio.create_task(read(), name="pump-link-reader")
+        try:
+            await queues.wait(reader)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await queues.close()
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """SQLite has one writer: our units of work take turns instead of sleeping on its lock."""
+        if self.runtime.db.dialect == "sqlite":
+            return self._sqlite_writer
+        return contextlib.nullcontext()
+
+    async def _work(self, delivery: Delivery) -> None:
+        await self.handle(delivery.message)
+        delivery.ack()
+
+    async def flush_progress(self) -> None:
+        """Store the in-memory progress that is due, every fraction of the interval."""
+        tick = min(1.0, max(0.05, self.progress.interval / 4))
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                async with self._writing():
+                    await self.progress.flush(self.runtime.db, now=clock.now())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # kept in memory; the next tick tries again
+                log.warning("progress not stored", extra={"error": f"{type(exc).__name__}: {exc}"})
 
     # -- publishing -----------------------------------------------------------------------------
 
@@ -182,7 +242,8 @@ class PumpLink:
         except protocol.ProtocolError as exc:
             effects = await self._refuse(message, exc.kind.value, exc.reason)
         else:
-            effects = await self._apply(message, decoded)
+            fast = ingest.progress_in_memory(self.progress, decoded, now=clock.now())
+            effects = fast if fast is not None else await self._apply(message, decoded)
         metrics.MESSAGES.labels(kind, effects.outcome).inc()
         await self._after_commit(effects)
         self.handled += 1
@@ -192,15 +253,20 @@ class PumpLink:
     async def _apply(self, message: Message, decoded: protocol.Decoded) -> Effects:
         db = self.runtime.db
         for attempt in range(DB_ATTEMPTS):
+            unit = self.progress.begin(decoded.topic.station)
             try:
-                async with db.unit_of_work() as session:
-                    return await ingest.apply(session, decoded, now=clock.now())
+                async with self._writing(), db.unit_of_work() as session:
+                    effects = await ingest.apply(session, decoded, now=clock.now(), progress=unit)
             except AppError as exc:
+                self.progress.forget(decoded.topic.station, decoded.topic.number)
                 return await self._refuse(message, exc.code, exc.detail)
             except DBAPIError:
                 if attempt == DB_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
+            else:
+                self.progress.commit(unit)
+                return effects
         raise AssertionError("unreachable")
 
     async def _refuse(self, message: Message, code: str, detail: str) -> Effects:
@@ -212,7 +278,7 @@ class PumpLink:
         db = self.runtime.db
         for attempt in range(DB_ATTEMPTS):
             try:
-                async with db.unit_of_work() as session:
+                async with self._writing(), db.unit_of_work() as session:
                     return await ingest.refuse(
                         session,
                         topic=message.topic,
@@ -243,6 +309,32 @@ class PumpLink:
                     )
                 except Exception:
                     log.exception("live message not published")
+
+
+def _widen_window(client: LinkClient) -> None:
+    """Let the broker send many unacknowledged messages, so stations can be handled at once."""
+    from forecourt.pump.link.mqtt import MqttLinkClient
+
+    if isinstance(client, MqttLinkClient):
+        client.receive_maximum = RECEIVE_MAXIMUM
+
+
+async def _deliveries(client: LinkClient) -> AsyncIterator[Delivery]:
+    """The client's deliveries; a plain client gives the next message once one is acked."""
+    if isinstance(client, AckingClient):
+        async for delivery in client.deliveries():
+            yield delivery
+        return
+    async for message in client.messages():
+        handled = asyncio.Event()
+        yield Delivery(message, handled.set)
+        await handled.wait()
+
+
+def _station(topic: str) -> str:
+    """The station level of a topic (its queue); "" for a topic outside the tree."""
+    parts = topic.split("/", 3)
+    return parts[2] if len(parts) > 3 and parts[0] == protocol.ROOT else ""
 
 
 def _kind(topic: str) -> str:
