@@ -12,11 +12,13 @@ export FORECOURT_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:54
 export FORECOURT_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 export FORECOURT_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: help venv demo serve test pytest lint format typecheck bench migrate clean
+.PHONY: help venv demo serve test pytest lint format typecheck bench migrate clean app app-client
 
 help:
 	@echo "make demo       run the whole platform on the embedded default (SQLite, sandboxes)"
 	@echo "make test       install everything, then lint, typecheck and run every test suite"
+	@echo "make app        build the driver app (web/app: H5 at /app, WeChat mini-program) with CI=1"
+	@echo "make app-client regenerate web/app's typed API client after an API change"
 	@echo "make lint | typecheck | format | bench | migrate | clean"
 
 $(UV):
@@ -29,7 +31,35 @@ $(SYNCED): $(UV) pyproject.toml uv.lock
 
 venv: $(SYNCED)
 
-demo: venv
+# Driver app (web/app, uni-app): npm ci when node_modules is missing or the lock changed; the
+# typed API client must match the backend's OpenAPI document (drift fails the build); then the
+# H5 build (served at /app) and the mp-weixin build. CI=1 stops uni's online update check.
+APP := web/app
+APP_BIN := node_modules/.bin
+APP_STAMP := $(APP)/node_modules/.forecourt-installed
+OPENAPI_JSON := $(APP)/.openapi.json
+
+$(APP_STAMP): $(APP)/package.json $(APP)/package-lock.json
+	cd $(APP) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(OPENAPI_JSON): venv FORCE
+	@$(BIN)/python -W ignore -c 'import json; from forecourt.app import create_app; print(json.dumps(create_app().openapi()))' > $@.tmp
+	@mv $@.tmp $@
+
+app: $(APP_STAMP) $(OPENAPI_JSON)
+	cd $(APP) && node scripts/gen-api.mjs --check .openapi.json
+	cd $(APP) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
+	cd $(APP) && CI=1 $(APP_BIN)/uni build
+	cd $(APP) && CI=1 $(APP_BIN)/uni build -p mp-weixin
+
+app-client: $(APP_STAMP) $(OPENAPI_JSON)
+	cd $(APP) && node scripts/gen-api.mjs .openapi.json
+	cd $(APP) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
+
+FORCE:
+
+demo: venv app
 	$(BIN)/forecourt demo
 
 serve: venv
@@ -49,7 +79,7 @@ format: venv
 typecheck: venv
 	$(BIN)/mypy src tests bench
 
-pytest: venv
+pytest: venv app
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -59,3 +89,4 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(APP)/node_modules $(APP)/dist $(OPENAPI_JSON) artifacts/web

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import secrets
 import uuid
@@ -14,13 +15,41 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from forecourt import migrate
+from forecourt import logs, migrate
 from forecourt.app import create_app
 from forecourt.config import Settings
 from forecourt.db import Database, make_engine
 from forecourt.kit import clock
+from forecourt.kit.pan import find_pans
 from forecourt.models import Base
 from forecourt.runtime import Runtime, build
+
+_LOGGED_CARDS: list[str] = []
+
+
+def _scan_log_lines(formatter: type[logging.Formatter]) -> None:
+    """Every formatted log line of the run is checked for card numbers (R17)."""
+    original = formatter.format
+
+    def format(self: logging.Formatter, record: logging.LogRecord) -> str:
+        line = original(self, record)
+        _LOGGED_CARDS.extend(f"{record.name}: {pan}" for pan in find_pans(line))
+        return line
+
+    formatter.format = format  # type: ignore[method-assign]
+
+
+_scan_log_lines(logs.JsonFormatter)
+_scan_log_lines(logs.TextFormatter)
+
+
+@pytest.fixture(autouse=True)
+def _no_card_numbers_logged() -> Iterator[None]:
+    """Fail the test that logged something looking like a card number."""
+    before = len(_LOGGED_CARDS)
+    yield
+    assert _LOGGED_CARDS[before:] == [], "card numbers in the logs"
+
 
 PG_URL = os.environ.get("FORECOURT_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -99,11 +128,24 @@ async def _truncate(db: Database) -> None:
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 
+async def _card_numbers_stored(db: Database) -> list[str]:
+    """Every value in every table that looks like a card number (R17: never stored)."""
+    found: list[str] = []
+    async with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in (await conn.execute(table.select())).all():
+                text_ = " ".join(str(v) for v in row if not isinstance(v, float))  # not 25.04123…
+                found += [f"{table.name}: {pan}" for pan in find_pans(text_)]
+    return found
+
+
 @pytest.fixture
 async def db(database: Database) -> AsyncIterator[Database]:
-    """The session database, emptied after each test."""
+    """The session database, scanned for card numbers and emptied after each test."""
     yield database
+    stored = await _card_numbers_stored(database)
     await _truncate(database)
+    assert stored == [], f"card numbers stored in the database: {stored}"
 
 
 @pytest.fixture

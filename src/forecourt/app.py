@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from forecourt import __version__, logs, problems
 from forecourt.config import Settings, get_settings
 from forecourt.health.endpoints import router as health_router
 from forecourt.middleware import RequestContext
+from forecourt.payment.sandbox_mount import PREFIX as SANDBOX_PREFIX
+from forecourt.payment.sandbox_mount import SandboxMount
 from forecourt.runtime import Runtime, build
 
 API = "/api/v1"
@@ -46,6 +49,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health_router)
     for router in area_routers():
         app.include_router(router, prefix=API)
+    if settings.app_dist_dir.is_dir():  # the driver app (H5 build of web/app), when built
+        app.mount("/app", StaticFiles(directory=settings.app_dist_dir, html=True), name="app")
+    app.mount(SANDBOX_PREFIX, SandboxMount(), name="sandboxes")
     app.add_middleware(RequestContext, access_log=settings.access_log)
     return app
 
@@ -54,7 +60,14 @@ def area_routers() -> list[APIRouter]:
     """Every business area's router; fixed paths before `/stations/{station_id}`."""
     from forecourt.auth.endpoints import router as auth
     from forecourt.fuel.endpoints import router as fuel
+    from forecourt.invoice.endpoints import router as invoices
+    from forecourt.loyalty.endpoints import admin as loyalty_admin
+    from forecourt.loyalty.endpoints import router as loyalty
+    from forecourt.loyalty.mall_endpoints import admin as mall_admin
+    from forecourt.loyalty.mall_endpoints import router as mall
     from forecourt.notify.endpoints import router as speakers
+    from forecourt.order.endpoints import router as orders
+    from forecourt.payment.endpoints import router as payments
     from forecourt.pump.endpoints import admin as pumps_admin
     from forecourt.pump.endpoints import public as pumps
     from forecourt.pump.live_endpoints import router as live
@@ -64,8 +77,11 @@ def area_routers() -> list[APIRouter]:
     from forecourt.station.endpoints import public as stations
     from forecourt.tank.endpoints import admin as tanks_admin
     from forecourt.tank.endpoints import public as tanks
+    from forecourt.wallet.endpoints import router as wallet
 
     return [
         *(auth, nearby, geo, stations, stations_admin, fuel, tanks, tanks_admin, live, speakers),
-        *(pumps, pumps_admin),
+        *(pumps, pumps_admin, orders, payments, wallet),
+        invoices,
+        *(loyalty, loyalty_admin, mall, mall_admin),
     ]

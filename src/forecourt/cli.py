@@ -11,12 +11,16 @@ from rich.console import Console
 
 from forecourt import migrate
 from forecourt.config import VAR_DIR, get_settings
+from forecourt.payment import cli as payment_cli
 
 app = typer.Typer(help="Forecourt: run, migrate and seed the platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(seed_app, name="seed")
+app.add_typer(payment_cli.serial_app, name="serial")
+app.command("reconcile")(payment_cli.reconcile)
+app.command("sandbox")(payment_cli.sandbox)
 console = Console(stderr=True)
 
 

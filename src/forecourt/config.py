@@ -95,6 +95,112 @@ class Settings(BaseSettings):
     )
     speaker_poll_seconds: float = Field(default=0.5, gt=0, description="due-announcement poll")
 
+    # Payments. A provider whose api base is unset runs as an in-process sandbox with generated
+    # test-only keys; production sets the base URL and the merchant's keys (PEM text).
+    payment_notify_base_url: str | None = Field(
+        default=None, description="public base of provider callbacks; None = public_url"
+    )
+    payment_expiry_seconds: int = Field(default=900, ge=60, description="unpaid order lifetime")
+    payment_query_after_seconds: float = Field(
+        default=10.0, gt=0, description="actively query a payment still pending after this"
+    )
+    max_preset_fen: int = Field(default=200_000, gt=0, description="pay-at-pump preset cap")
+    refund_approval_fen: int = Field(
+        default=50_000, ge=0, description="refunds above this need a manager's approval"
+    )
+    pump_authorise_ttl_seconds: int = Field(
+        default=180, gt=0, description="a paid pay-at-pump authorisation lasts this long"
+    )
+    sandbox_resend_scale: float = Field(
+        default=1.0, gt=0, description="sandbox notification resend delays are multiplied by this"
+    )
+    wechatpay_api_base: str | None = Field(default=None, description="None = in-process sandbox")
+    wechatpay_mchid: str = "1900000001"
+    wechatpay_private_key: SecretStr | None = None
+    wechatpay_cert_serial: str | None = None
+    wechatpay_apiv3_key: SecretStr | None = None
+    wechatpay_platform_public_key: str | None = Field(
+        default=None, description="PEM of WeChat Pay's public key (public-key mode)"
+    )
+    wechatpay_platform_key_id: str | None = Field(default=None, description="PUB_KEY_ID_...")
+    alipay_gateway: str | None = Field(default=None, description="None = in-process sandbox")
+    alipay_app_id: str = "2021000000000001"
+    alipay_private_key: SecretStr | None = None
+    alipay_public_key: str | None = Field(default=None, description="PEM of Alipay's public key")
+    unionpay_gateway: str | None = Field(default=None, description="None = in-process sandbox")
+    unionpay_mer_id: str = "777290058110048"
+    unionpay_private_key: SecretStr | None = None
+    unionpay_cert_id: str | None = None
+    unionpay_root_cert: str | None = Field(
+        default=None, description="PEM of the root and middle certificates that sign responses"
+    )
+
+    # E-invoices (数电票, docs/invoices.md). With `nuonuo_api_base` unset the provider is an
+    # in-process Nuonuo sandbox. The default seller issues for every station without its own.
+    nuonuo_api_base: str | None = Field(default=None, description="None = in-process sandbox")
+    nuonuo_app_key: str = "forecourt-demo-appkey"
+    nuonuo_app_secret: SecretStr | None = None
+    nuonuo_access_token: SecretStr | None = Field(
+        default=None, description="None = fetched with the app key and secret (client grant)"
+    )
+    invoice_notify_base_url: str | None = Field(
+        default=None, description="public base of the provider's callbacks; None = public_url"
+    )
+    invoice_sandbox_delay_min_seconds: float = Field(default=0.2, ge=0)
+    invoice_sandbox_delay_max_seconds: float = Field(default=2.0, ge=0)
+    invoice_seller_tax_id: str = "91530100MA6K0FC01K"
+    invoice_seller_name: str = "Forecourt 演示能源有限公司"
+    invoice_seller_address: str = "云南省昆明市演示路1号 0871-60000000"
+    invoice_seller_quota_litres: int = Field(
+        default=1_000_000, ge=0, description="refined-oil quota of a seller first seen"
+    )
+    invoice_clerk: str = "系统"
+    invoice_period_days: int = Field(default=180, ge=1, description="invoice within this")
+    invoice_max_orders: int = Field(default=50, ge=1, le=200, description="orders per invoice")
+    invoice_query_after_seconds: float = Field(
+        default=30.0, gt=0, description="ask the provider about an invoice issuing this long"
+    )
+    invoice_goods: dict[str, dict[str, str]] = Field(
+        default={
+            "92": {"tax_code": "1070101010100000000", "short_name": "汽油", "name": "92号车用汽油"},
+            "95": {"tax_code": "1070101010100000000", "short_name": "汽油", "name": "95号车用汽油"},
+            "98": {"tax_code": "1070101010100000000", "short_name": "汽油", "name": "98号车用汽油"},
+            "0": {"tax_code": "1070101030100000000", "short_name": "柴油", "name": "0号车用柴油"},
+            "-10": {
+                "tax_code": "1070101030100000000",
+                "short_name": "柴油",
+                "name": "-10号车用柴油",
+            },
+        },
+        description="grade -> tax code, its short name and the goods name (provider code table)",
+    )
+    smtp_host: str | None = Field(default=None, description="None = invoices are not e-mailed")
+    smtp_port: int = 25
+    smtp_from: str = "invoices@forecourt.invalid"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+
+    app_dist_dir: Path = Field(
+        default=Path("web/app/dist/build/h5"), description="built H5 driver app, served at /app"
+    )
+    # Loyalty (docs/loyalty.md): growth and RFM over a rolling window, nightly re-tiering with
+    # a downgrade grace period, the points mall, and the WeCom (企业微信) CRM tag sync. With
+    # `wecom_api_base` unset the CRM is an in-process WeCom sandbox.
+    loyalty_window_days: int = Field(default=365, ge=30, description="growth/RFM window")
+    loyalty_grace_days: int = Field(default=30, ge=0, description="downgrade grace period")
+    loyalty_share_daily_cap: int = Field(default=3, ge=0, description="shares counted per day")
+    loyalty_retier_batch: int = Field(default=10_000, ge=100, description="members per batch")
+    loyalty_pickup_days: int = Field(default=30, ge=1, description="mall pick-up deadline")
+    wecom_api_base: str | None = Field(default=None, description="None = in-process sandbox")
+    wecom_corpid: str = "ww-forecourt-demo"
+    wecom_secret: SecretStr | None = None
+    wecom_follow_userid: str = Field(
+        default="forecourt-crm", description="the WeCom member whose customers drivers are"
+    )
+    wecom_sync_batch: int = Field(default=200, ge=1, description="tag syncs per job run")
+    wecom_sync_concurrency: int = Field(default=4, ge=1, le=32, description="calls in flight")
+
     outbox_poll_seconds: float = 0.5
     run_dispatcher: bool = True
     run_scheduler: bool = True

@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -113,3 +114,24 @@ class Database:
         await self.engine.dispose()
         if self.replica is not self.engine:
             await self.replica.dispose()
+
+
+def upsert_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """A dialect INSERT that supports ON CONFLICT on both engines."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+async def lock_row(session: AsyncSession, model: type[Any], key: Any) -> Any:
+    """Load a row for update: FOR UPDATE on PostgreSQL; on SQLite, take the write lock first.
+
+    Pending changes are flushed first, so re-reading the row never discards them.
+    """
+    await session.flush()
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__table__
+        pk = next(iter(table.primary_key.columns))
+        await session.execute(update(table).where(pk == key).values({pk.name: pk}))
+        return await session.get(model, key, populate_existing=True)
+    return await session.get(model, key, with_for_update=True, populate_existing=True)

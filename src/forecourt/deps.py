@@ -18,8 +18,8 @@ from forecourt.runtime import Runtime
 ROLES = ("hq_admin", "station_manager", "attendant")
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The process-wide runtime objects built at start-up."""
+async def get_runtime(request: Request) -> Runtime:
+    """The process-wide runtime objects built at start-up (async: no worker thread per call)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -27,7 +27,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_database(runtime: RuntimeDep) -> Database:
+async def get_database(runtime: RuntimeDep) -> Database:
     """The database handle."""
     return runtime.db
 
@@ -51,8 +51,8 @@ _bearer = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def public() -> None:
-    """Marks a route that anyone may call."""
+async def public() -> None:
+    """Marks a route that anyone may call (async: no worker thread per call)."""
 
 
 def _principal(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> Principal:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import re
 import time
-import uuid
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from forecourt.logs import request_id_var
+from forecourt.logs import AccessLog, request_id_var
 
-log = logging.getLogger("forecourt.access")
+access = AccessLog("forecourt.access")
 
 REQUESTS = Counter("forecourt_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -22,6 +21,29 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HEADER = b"x-request-id"
+_metrics: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    """The metric children of one (method, route, status), looked up once each."""
+    key = (method, route, status)
+    found = _metrics.get(key)
+    if found is None:
+        found = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        _metrics[key] = found
+    return found
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is sane, else a new random one."""
+    for name, value in scope.get("headers") or ():
+        if name == _HEADER:
+            incoming: str = value.decode("latin-1")
+            if _SAFE_ID.match(incoming):
+                return incoming
+            break
+    return os.urandom(16).hex()
 
 
 class RequestContext:
@@ -36,18 +58,18 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        rid = _request_id(scope)
         token = request_id_var.set(rid)
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
         started = time.perf_counter()
+        id_header = (_HEADER, rid.encode())
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -57,16 +79,15 @@ class RequestContext:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             method = scope.get("method", "WS")
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
+            counter, latency = _series(method, template, status)
+            counter.inc()
+            latency.observe(elapsed)
             if self.access_log:
-                log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "path": scope.get("path"),
-                        "status": status,
-                        "ms": round(elapsed * 1000, 2),
-                    },
+                access.request(
+                    request_id=rid,
+                    method=method,
+                    path=scope.get("path"),
+                    status=status,
+                    ms=round(elapsed * 1000, 2),
                 )
             request_id_var.reset(token)

@@ -11,8 +11,12 @@ from forecourt.config import Settings
 from forecourt.db import Database
 from forecourt.integrations import sms as sms_provider
 from forecourt.integrations import wechat as wechat_provider
+from forecourt.invoice import setup as invoice_setup
+from forecourt.invoice.providers import Invoicing
 from forecourt.kit import ratelimit, secrets
 from forecourt.notify.speaker import SpeakerSender
+from forecourt.payment import setup as payment_setup
+from forecourt.payment.gateways import Gateways
 from forecourt.pump.link.base import LinkClient, Will
 from forecourt.pump.link.inprocess import InProcessBroker
 from forecourt.pump.link.server import PumpLink
@@ -45,6 +49,25 @@ class Runtime:
     pumps: PumpLink = field(init=False, repr=False)
     speaker: SpeakerSender = field(init=False, repr=False)
     simulator: SimulatorHost | None = field(init=False, repr=False, default=None)
+    serial_key: bytes = field(init=False, repr=False)
+    _gateways: Gateways | None = field(init=False, repr=False, default=None)
+    _invoicing: Invoicing | None = field(init=False, repr=False, default=None)
+
+    @property
+    def gateways(self) -> Gateways:
+        """The payment providers, built on first use (sandboxes generate their keys then)."""
+        if self._gateways is None:
+            self._gateways = payment_setup.build_gateways(
+                self.settings, data_key=self.secrets.data_key
+            )
+        return self._gateways
+
+    @property
+    def invoicing(self) -> Invoicing:
+        """The e-invoice provider, built on first use (a sandbox generates its secret then)."""
+        if self._invoicing is None:
+            self._invoicing = invoice_setup.build(self.settings, data_key=self.secrets.data_key)
+        return self._invoicing
 
     async def start(self) -> None:
         """Start background loops (outbox dispatcher, scheduler, pump link) when enabled."""
@@ -119,6 +142,10 @@ class Runtime:
         await self.tasks.stop()
         await self.pumps.stop()
         await self.wechat.aclose()
+        if self._gateways is not None:
+            await self._gateways.aclose()
+        if self._invoicing is not None:
+            await self._invoicing.aclose()
         await self.sms.aclose()
         await self.ratelimiter.close()
         await self.live.close()
@@ -144,4 +171,7 @@ def build(settings: Settings) -> Runtime:
     runtime.broker = InProcessBroker() if settings.mqtt_url is None else None
     runtime.pumps = PumpLink(runtime)
     runtime.speaker = SpeakerSender(db=db, settings=settings, connect=runtime.link_client)
+    runtime.serial_key = payment_setup.serial_key(runtime.secrets.data_key)
+    payment_setup.install(runtime)
+    invoice_setup.install(runtime)
     return runtime

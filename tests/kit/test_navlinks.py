@@ -46,3 +46,15 @@ def test_names_with_separators_survive_encoding() -> None:
     for url in (links.amap_web, links.amap_app, links.tencent, links.baidu):
         assert " " not in url
         assert "中" not in url
+
+
+def test_destination_links_are_the_links_without_an_origin() -> None:
+    from forecourt.kit.navlinks import destination_links
+
+    for lat, lng, name in ((25.037024, 102.711437, "中石化 A&B/站"), (39.9, 116.4, NAME)):
+        links = nav_links(lat=lat, lng=lng, name=name)
+        assert destination_links(lat=lat, lng=lng, name=name) == (
+            links.amap_web,
+            links.amap_app,
+            links.tencent,
+        )

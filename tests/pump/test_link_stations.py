@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from forecourt.pump import protocol
 from forecourt.pump.effects import Effects
-from forecourt.pump.link.base import Message
+from forecourt.pump.link.server import Job
 from forecourt.pump.link.stations import StationQueues
 from forecourt.runtime import Runtime
 from tests.pump.helpers import ScriptedGateway, eventually, fp_row, make_pump_station
@@ -56,26 +57,27 @@ async def test_the_link_handles_two_stations_at_once_in_order(
     one = await make_pump_station(link)
     two = await make_pump_station(link, grades=False)
     pumps = link.pumps
-    original = pumps._apply
+    original = pumps._commit
     two_done = asyncio.Event()
     order: list[tuple[str, int]] = []
+    committed: list[str] = []
 
-    async def slow_first_station(message: Message, decoded: protocol.Decoded) -> Effects:
-        station = decoded.topic.station
-        report = decoded.message
-        assert isinstance(report, protocol.StateReport | protocol.DeviceStatus)
-        if station == one.code and isinstance(report, protocol.StateReport) and not order:
-            order.append((station, report.state))
+    async def slow_first_station(jobs: list[Job]) -> list[tuple[Job, Effects, Any]]:
+        reports = [(job.code, job.decoded.message) for job in jobs if job.decoded is not None]
+        states = [(code, r.state) for code, r in reports if isinstance(r, protocol.StateReport)]
+        if states and states[0][0] == one.code and not order:
+            order.extend(states)
             # Held until station two's message is handled: impossible one at a time.
             await asyncio.wait_for(two_done.wait(), timeout=5)
-        elif isinstance(report, protocol.StateReport):
-            order.append((station, report.state))
-        effects = await original(message, decoded)
-        if station == two.code and isinstance(report, protocol.StateReport):
+        else:
+            order.extend(states)
+        results = await original(jobs)
+        committed.extend(code for code, _ in states)
+        if any(code == two.code for code, _ in states):
             two_done.set()
-        return effects
+        return results
 
-    monkeypatch.setattr(pumps, "_apply", slow_first_station)
+    monkeypatch.setattr(pumps, "_commit", slow_first_station)
     first = ScriptedGateway.on(link, one.code)
     second = ScriptedGateway.on(link, two.code)
     await first.connect(announce=False)
@@ -90,6 +92,8 @@ async def test_the_link_handles_two_stations_at_once_in_order(
 
     await eventually(done, what="both stations applied")
     assert [s for c, s in order if c == one.code] == [3, 4, 5]
-    assert order.index((two.code, 3)) < order.index((one.code, 4))
+    # Station one's first unit of work (maybe all three reports: group commit) was held until
+    # station two's committed.
+    assert committed.index(two.code) < committed.index(one.code)
     await first.disconnect()
     await second.disconnect()

@@ -16,8 +16,8 @@ from forecourt.fuel.models import StationPrice
 from forecourt.fuel.repository import current_prices
 from forecourt.kit import clock
 from forecourt.search import service
-from forecourt.search.hours import parse_hhmm
 from forecourt.search.service import NearbySearch
+from forecourt.station.hours import parse_hhmm
 from forecourt.station.models import Station
 from tests.fixtures.factories import add_grades
 from tests.search import bruteforce

@@ -8,8 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from forecourt.search.hours import is_open, parse_hhmm
 from forecourt.search.index import Hit, PriceRows, SpatialIndex, StationColumns, _open_share
+from forecourt.station.hours import open_at_minute as is_open
+from forecourt.station.hours import parse_hhmm
 from tests.search import bruteforce
 
 GRADES = ("92", "95", "98", "0", "-10")

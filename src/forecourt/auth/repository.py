@@ -258,3 +258,13 @@ async def count_active_admins(session: AsyncSession, *, excluding: int | None = 
     if excluding is not None:
         stmt = stmt.where(Staff.id != excluding)
     return int(await session.scalar(stmt) or 0)
+
+
+async def masked_phones(session: AsyncSession, member_ids: set[int]) -> dict[int, str]:
+    """Masked phone numbers (138****5678) of some members; the number itself never leaves."""
+    if not member_ids:
+        return {}
+    stmt = select(Member.id, Member.phone_masked).where(
+        Member.id.in_(member_ids), Member.phone_masked.is_not(None)
+    )
+    return {int(row[0]): str(row[1]) for row in (await session.execute(stmt)).all()}

@@ -77,6 +77,22 @@ def _baidu_place(lat: float, lng: float, name: str) -> str:
     return f"latlng%3A{_deg(lat)}%2C{_deg(lng)}%7Cname%3A{_q(name)}"
 
 
+def destination_links(*, lat: float, lng: float, name: str) -> tuple[str, str, str]:
+    """(amap_web, amap_app, tencent) to a GCJ-02 destination: the links without an origin.
+
+    The same strings as `amap_web`, `amap_app` and `tencent`, with the coordinates and the name
+    formatted once (search answers build these for every station they list).
+    """
+    la, ln, q, src = _deg(lat), _deg(lng), _q(name), _q(SOURCE)
+    return (
+        f"https://uri.amap.com/navigation?to={ln},{la},{q}"
+        f"&mode=car&src={src}&coordinate=gaode&callnative=1",
+        f"amapuri://route/plan/?dlat={la}&dlon={ln}&dname={q}&dev=0&t=0",
+        f"https://apis.map.qq.com/uri/v1/routeplan?type=drive&to={q}"
+        f"&tocoord={la},{ln}&referer={src}",
+    )
+
+
 def nav_links(
     *, lat: float, lng: float, name: str, origin: tuple[float, float] | None = None
 ) -> NavLinks:

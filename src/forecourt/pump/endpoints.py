@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Path, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from forecourt.auth.tokens import Principal
 from forecourt.deps import AnyStaff, Manager, Public, ReadSession, RuntimeDep, Session
 from forecourt.kit import clock
 from forecourt.pump import equipment, sales, service
@@ -230,6 +233,40 @@ async def stop_pump(
     return CommandAccepted(command_id=command_id)
 
 
+class _StaffSaleAction(Protocol):
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        station_id: int,
+        fp_number: int,
+        seq: int,
+        order_id: str,
+        now: datetime | None = None,
+    ) -> sales.SaleView: ...
+
+
+async def _staff_sale(
+    action: _StaffSaleAction,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    station_id: int,
+    fp_number: int,
+    seq: int,
+) -> SaleOut:
+    """Unlock or clear a sale on behalf of the staff member who holds it."""
+    await scoped_station(session, principal=principal, station_id=station_id)
+    view = await action(
+        session,
+        station_id=station_id,
+        fp_number=fp_number,
+        seq=seq,
+        order_id=_staff_ref(principal.id),
+    )
+    return _sale_out(view)
+
+
 @admin.post("/fuelling-points/{fp_number}/sales/{seq}/lock", response_model=SaleOut)
 async def lock_sale(
     session: Session,
@@ -258,15 +295,14 @@ async def unlock_sale(
     session: Session, principal: AnyStaff, station_id: int, fp_number: FpNumber, seq: Seq
 ) -> SaleOut:
     """Release a sale this staff member locked."""
-    await scoped_station(session, principal=principal, station_id=station_id)
-    view = await service.unlock_sale(
+    return await _staff_sale(
+        service.unlock_sale,
         session,
+        principal,
         station_id=station_id,
         fp_number=fp_number,
         seq=seq,
-        order_id=_staff_ref(principal.id),
     )
-    return _sale_out(view)
 
 
 @admin.post("/fuelling-points/{fp_number}/sales/{seq}/clear", response_model=SaleOut)
@@ -274,15 +310,9 @@ async def clear_sale(
     session: Session, principal: AnyStaff, station_id: int, fp_number: FpNumber, seq: Seq
 ) -> SaleOut:
     """Paid at the counter: clear a sale this staff member locked."""
-    await scoped_station(session, principal=principal, station_id=station_id)
-    view = await service.clear_sale(
-        session,
-        station_id=station_id,
-        fp_number=fp_number,
-        seq=seq,
-        order_id=_staff_ref(principal.id),
+    return await _staff_sale(
+        service.clear_sale, session, principal, station_id=station_id, fp_number=fp_number, seq=seq
     )
-    return _sale_out(view)
 
 
 @admin.post("/price-table", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)

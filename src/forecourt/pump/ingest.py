@@ -11,8 +11,10 @@ the fuelling point's highest applied `event_seq`; sales by (fuelling point, `seq
 domain's sale buffer; deliveries by `delivery_id`; command acks by `command_id`.
 
 `progress_in_memory` is the fast path for progress reports that only move the running totals
-(no unit of work; `pump.progress_cache` stores them later). Every unit of work here first puts
-the fuelling point's newer in-memory progress on the locked row (`ProgressUnit.overlay`).
+(no unit of work; `pump.progress_cache` stores them later); `state_in_memory` applies a state
+report to the same in-memory view so the link can publish it before its unit of work stores
+it. Every unit of work here first puts the fuelling point's older in-memory progress on the
+locked row (`ProgressUnit.overlay`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +37,7 @@ from forecourt.pump.domain import (
     ErrorReported,
     Event,
     FPState,
+    FuellingPoint,
     FuellingProgressed,
     GradeMismatch,
     IllegalTransition,
@@ -41,6 +45,7 @@ from forecourt.pump.domain import (
     PresetExceeded,
     PresetReached,
     SaleAlreadyCleared,
+    SaleBuffer,
     SaleDuplicate,
     SaleGap,
     SaleRecorded,
@@ -50,7 +55,7 @@ from forecourt.pump.domain import (
 )
 from forecourt.pump.effects import Effects, Publish
 from forecourt.pump.models import FuellingPointRow, PumpSale
-from forecourt.pump.progress_cache import ProgressCache, ProgressUnit
+from forecourt.pump.progress_cache import PointView, ProgressCache, ProgressUnit
 from forecourt.pump.protocol import TopicKind
 from forecourt.tank import service as tank_service
 
@@ -111,6 +116,11 @@ def delivery_ack(
     return Publish(_ack_topic(TopicKind.TANK_DELIVERY_ACK, station, tank), protocol.encode(ack))
 
 
+async def station_id(session: AsyncSession, code: str) -> int | None:
+    """The id of the station with this code (the third topic level), if there is one."""
+    return await repository.station_id_by_code(session, code)
+
+
 async def _station(session: AsyncSession, code: str) -> int:
     station_id = await repository.station_id_by_code(session, code)
     if station_id is None:
@@ -139,11 +149,16 @@ async def apply(
     *,
     now: datetime,
     progress: ProgressUnit | None = None,
+    station_id: int | None = None,
 ) -> Effects:
-    """Apply one gateway message; the effects to send after commit (raises when refused)."""
+    """Apply one gateway message; the effects to send after commit (raises when refused).
+
+    `station_id`: the id of the topic's station when the caller already knows it.
+    """
     topic, message = decoded.topic, decoded.message
     unit = progress if progress is not None else ProgressUnit(None, topic.station)
-    station_id = await _station(session, topic.station)
+    if station_id is None:
+        station_id = await _station(session, topic.station)
     number = topic.number
     match message:
         case protocol.DeviceStatus() if topic.kind is TopicKind.GATEWAY_ONLINE:
@@ -174,17 +189,48 @@ async def apply(
     return Effects(station_id=station_id, outcome="ignored")
 
 
-def progress_in_memory(
-    cache: ProgressCache, decoded: protocol.Decoded, *, now: datetime
-) -> Effects | None:
-    """Apply a progress report in memory when it only moves the running totals, else None."""
-    topic, report = decoded.topic, decoded.message
-    if not isinstance(report, protocol.FuellingProgress) or topic.number is None:
+@dataclass
+class Early:
+    """A state report applied to the in-memory view ahead of its unit of work."""
+
+    effects: Effects
+    expected: FuellingPoint | None
+    """The fuelling point its unit of work must arrive at (None: a duplicate, no unit needed)."""
+
+
+def _memory_view(
+    cache: ProgressCache, decoded: protocol.Decoded, kind: type[Any]
+) -> tuple[tuple[str, int], PointView] | None:
+    """The view a report of `kind` can be applied to in memory, with its key."""
+    topic = decoded.topic
+    if not isinstance(decoded.message, kind) or topic.number is None:
         return None
     key = (topic.station, topic.number)
     view = cache.view(key)
-    if view is None:
+    return None if view is None else (key, view)
+
+
+def _live(point: FuellingPoint, *, now: datetime) -> dict[str, Any]:
+    """The live `fp` message of an in-memory fuelling point."""
+    row = FuellingPointRow(
+        number=point.number,
+        state=int(point.state),
+        nozzle_out=point.nozzle,
+        progress=mirror.progress_to_json(point.progress),
+    )
+    return messages.fp_message(row, now=now)
+
+
+def progress_in_memory(
+    cache: ProgressCache, decoded: protocol.Decoded, *, now: datetime, order: int | None = None
+) -> Effects | None:
+    """Apply a progress report in memory when it only moves the running totals, else None."""
+    found = _memory_view(cache, decoded, protocol.FuellingProgress)
+    if found is None:
         return None
+    key, view = found
+    report = decoded.message
+    assert isinstance(report, protocol.FuellingProgress)
     effects = Effects(station_id=view.station_id)
     if report.event_seq <= view.event_seq:
         effects.outcome = "duplicate"
@@ -203,18 +249,45 @@ def progress_in_memory(
         return None
     if not all(isinstance(e, FuellingProgressed | PresetReached) for e in events):
         return None  # a state change or an alert: the unit of work decides and stores it
-    cache.applied(key, view, point, report.event_seq)
+    cache.applied(key, view, point, report.event_seq, order=order)
     if not events:
         effects.outcome = "duplicate"  # an older progress than the one applied
         return effects
-    live = FuellingPointRow(
-        number=point.number,
-        state=int(point.state),
-        nozzle_out=point.nozzle,
-        progress=mirror.progress_to_json(point.progress),
-    )
-    effects.add_live(messages.fp_message(live, now=now))
+    effects.add_live(_live(point, now=now))
     return effects
+
+
+def state_in_memory(
+    cache: ProgressCache, decoded: protocol.Decoded, *, now: datetime, order: int
+) -> Early | None:
+    """Apply a state report to the in-memory view (for the live message), else None.
+
+    The caller still stores it through `apply` in a unit of work, which must arrive at
+    `Early.expected`; a refusal (or any other outcome) is left to that unit of work.
+    """
+    found = _memory_view(cache, decoded, protocol.StateReport)
+    if found is None:
+        return None
+    key, view = found
+    report = decoded.message
+    assert isinstance(report, protocol.StateReport)
+    effects = Effects(station_id=view.station_id)
+    if report.event_seq <= view.event_seq:
+        effects.outcome = "duplicate"
+        return Early(effects, expected=None)
+    point = dataclasses.replace(view.point, buffer=SaleBuffer())
+    try:
+        point.apply_state_report(
+            report.fp_state,
+            nozzle=report.nozzle,
+            error_code=report.error_code,
+            last_seq=report.last_seq,
+        )
+    except AppError:
+        return None
+    cache.applied(key, view, point, report.event_seq, order=order, pending=False)
+    effects.add_live(_live(point, now=now))
+    return Early(effects, expected=point)
 
 
 # -- gateway presence ---------------------------------------------------------------------------
@@ -278,6 +351,24 @@ async def _gateway_status(
 # -- fuelling points ----------------------------------------------------------------------------
 
 
+async def _report_point(
+    session: AsyncSession,
+    station_id: int,
+    number: int,
+    event_seq: int,
+    unit: ProgressUnit,
+) -> tuple[FuellingPointRow, FuellingPoint] | None:
+    """The locked row and its domain point for a state or progress report; None: duplicate."""
+    row = await _fp(session, station_id, number, unit)
+    if event_seq <= row.last_event_seq:
+        return None
+    nozzles = await repository.nozzles_of_fp(session, row.id)
+    point = mirror.load_point(
+        row, nozzles, volume_resolution_ml=await _resolution(session, station_id)
+    )
+    return row, point
+
+
 async def _state(
     session: AsyncSession,
     station_id: int,
@@ -288,24 +379,28 @@ async def _state(
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number, unit)
-    if report.event_seq <= row.last_event_seq:
+    loaded = await _report_point(session, station_id, number, report.event_seq, unit)
+    if loaded is None:
         effects.outcome = "duplicate"
         return effects
-    nozzles = await repository.nozzles_of_fp(session, row.id)
-    point = mirror.load_point(
-        row, nozzles, volume_resolution_ml=await _resolution(session, station_id)
-    )
+    row, point = loaded
     events = point.apply_state_report(
         report.fp_state,
         nozzle=report.nozzle,
         error_code=report.error_code,
         last_seq=report.last_seq,
     )
-    mirror.save_point(row, point, now=now)
-    row.last_event_seq = report.event_seq
-    unit.seen(station_id, row, point, stored=False)
-    await _fp_effects(session, station_id, row, events, effects, now=now)
+    await _store_report(
+        session,
+        row,
+        point,
+        events,
+        effects,
+        unit,
+        event_seq=report.event_seq,
+        stored=False,
+        now=now,
+    )
     effects.add_live(messages.fp_message(row, now=now))
     return effects
 
@@ -320,14 +415,11 @@ async def _progress(
     now: datetime,
 ) -> Effects:
     effects = Effects(station_id=station_id)
-    row = await _fp(session, station_id, number, unit)
-    if report.event_seq <= row.last_event_seq:
+    loaded = await _report_point(session, station_id, number, report.event_seq, unit)
+    if loaded is None:
         effects.outcome = "duplicate"
         return effects
-    nozzles = await repository.nozzles_of_fp(session, row.id)
-    point = mirror.load_point(
-        row, nozzles, volume_resolution_ml=await _resolution(session, station_id)
-    )
+    row, point = loaded
     nozzle = point.nozzles.get(report.nozzle)
     if nozzle is None:
         raise UnknownNozzle(report.nozzle)
@@ -338,15 +430,33 @@ async def _progress(
         amount_fen=report.amount_fen,
         unit_price_fen=report.unit_price_fen,
     )
-    mirror.save_point(row, point, now=now)
-    row.last_event_seq = report.event_seq
-    unit.seen(station_id, row, point, stored=True)
-    await _fp_effects(session, station_id, row, events, effects, now=now)
+    await _store_report(
+        session, row, point, events, effects, unit, event_seq=report.event_seq, stored=True, now=now
+    )
     if any(isinstance(e, FuellingProgressed) for e in events):
         effects.add_live(messages.fp_message(row, now=now))
     else:
         effects.outcome = "duplicate"  # an older progress than the one applied
     return effects
+
+
+async def _store_report(
+    session: AsyncSession,
+    row: FuellingPointRow,
+    point: FuellingPoint,
+    events: list[Event],
+    effects: Effects,
+    unit: ProgressUnit,
+    *,
+    event_seq: int,
+    stored: bool,
+    now: datetime,
+) -> None:
+    """Write an applied state or progress report back (`stored`: its progress is written)."""
+    mirror.save_point(row, point, now=now)
+    row.last_event_seq = event_seq
+    unit.seen(row.station_id, row, point, stored=stored)
+    await _fp_effects(session, row.station_id, row, events, effects, now=now)
 
 
 async def _fp_effects(

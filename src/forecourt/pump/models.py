@@ -159,6 +159,7 @@ class PumpSale(Base):
     __table_args__ = (
         UniqueConstraint("fp_id", "seq"),
         Index("ix_pump_sales_payable", "station_id", "status"),
+        Index("ix_pump_sales_station_ended", "station_id", "ended_at"),  # book stock
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

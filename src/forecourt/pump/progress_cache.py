@@ -12,11 +12,19 @@ Both writes are conditional: only while the row's `last_event_seq` is lower and 
 the one the progress was applied in, so a stale value never overwrites a newer one written by
 this or another API node. A failed conditional write drops the view (the next report takes the
 unit of work and reloads the row); a view not confirmed for a while expires the same way.
+
+The link also applies state reports to a view at once and stores them in a later unit of work
+(`docs/pumps.md`). Every message gets an arrival `order`; a view remembers the order of the
+last message applied to it, pending progress the order of its report. A unit of work only
+stores and resolves pending progress older than its own message, and only installs its view
+when no newer message was applied in memory meanwhile. `held` (set by the link) keeps `flush`
+away from fuelling points whose earlier messages are still waiting for their unit of work.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +51,7 @@ class PointView:
     point: FuellingPoint
     event_seq: int
     confirmed_at: float
+    order: int = 0
 
 
 @dataclass(eq=False)
@@ -54,6 +63,7 @@ class Pending:
     event_seq: int
     state: int
     progress: dict[str, Any] | None
+    order: int = 0
 
 
 class ProgressCache:
@@ -66,6 +76,12 @@ class ProgressCache:
         self.views: dict[Key, PointView] = {}
         self.pending: dict[int, Pending] = {}
         self.stored_at: dict[int, float] = {}
+        self.held: Callable[[Key], bool] | None = None
+        self._orders = itertools.count(1)
+
+    def next_order(self) -> int:
+        """The arrival order of the next message (increasing for the whole process)."""
+        return next(self._orders)
 
     # -- the fast path ---------------------------------------------------------------------
 
@@ -77,14 +93,28 @@ class ProgressCache:
             return None
         return view
 
-    def applied(self, key: Key, view: PointView, point: FuellingPoint, event_seq: int) -> None:
-        """A progress report was applied in memory on a copy of the view's point."""
+    def applied(
+        self,
+        key: Key,
+        view: PointView,
+        point: FuellingPoint,
+        event_seq: int,
+        *,
+        order: int | None = None,
+        pending: bool = True,
+    ) -> None:
+        """A report was applied in memory on a copy of the view's point.
+
+        `pending`: the new progress is to be stored by `flush` (a progress report); a state
+        report is stored by its own unit of work instead.
+        """
+        order = self.next_order() if order is None else order
         changed = point.progress != view.point.progress
-        view.point, view.event_seq = point, event_seq
-        if changed:
+        view.point, view.event_seq, view.order = point, event_seq, order
+        if changed and pending:
             progress = mirror.progress_to_json(point.progress)
             self.pending[view.fp_id] = Pending(
-                key, view.fp_id, event_seq, int(point.state), progress
+                key, view.fp_id, event_seq, int(point.state), progress, order
             )
 
     def forget(self, code: str, number: int | None = None) -> None:
@@ -97,12 +127,19 @@ class ProgressCache:
 
     # -- units of work ---------------------------------------------------------------------
 
-    def begin(self, code: str) -> ProgressUnit:
-        """What one unit of work of the link stores and sees for the station `code`."""
-        return ProgressUnit(self, code)
+    def begin(self, code: str, *, order: int | None = None) -> ProgressUnit:
+        """What one unit of work of the link stores and sees for the station `code`.
+
+        `order`: the arrival order of its message (a new one when not given).
+        """
+        return ProgressUnit(self, code, self.next_order() if order is None else order)
 
     def commit(self, unit: ProgressUnit) -> None:
-        """The unit of work committed: resolve its pending progress, install its views."""
+        """The unit of work committed: resolve its pending progress, install its views.
+
+        A view is not replaced by the unit's when a newer message was applied to it in memory
+        meanwhile; it is confirmed instead.
+        """
         now = self.clock()
         for pending in unit.resolved:
             if self.pending.get(pending.fp_id) is pending:
@@ -112,7 +149,11 @@ class ProgressCache:
         for number in unit.forgotten:
             self.forget(unit.code, number)
         for key, view in unit.views.items():
-            view.confirmed_at = now
+            current = self.views.get(key)
+            if current is not None and current.order > unit.order:
+                current.confirmed_at = now
+                continue
+            view.confirmed_at, view.order = now, unit.order
             self.views[key] = view
 
     # -- flushing --------------------------------------------------------------------------
@@ -120,10 +161,12 @@ class ProgressCache:
     def due(self, *, everything: bool = False) -> list[Pending]:
         """Pending progress whose fuelling point was not stored for `interval` seconds."""
         now = self.clock()
+        held = self.held
         return [
             p
             for p in self.pending.values()
-            if everything or now - self.stored_at.get(p.fp_id, -1e18) >= self.interval
+            if (everything or now - self.stored_at.get(p.fp_id, -1e18) >= self.interval)
+            and (held is None or not held(p.key))
         ]
 
     async def flush(self, db: Database, *, now: datetime, everything: bool = False) -> int:
@@ -176,6 +219,7 @@ class ProgressUnit:
 
     cache: ProgressCache | None
     code: str
+    order: int = 0
     resolved: list[Pending] = field(default_factory=list)
     stored: set[int] = field(default_factory=set)
     views: dict[Key, PointView] = field(default_factory=dict)
@@ -186,8 +230,8 @@ class ProgressUnit:
         if self.cache is None:
             return
         pending = self.cache.pending.get(row.id)
-        if pending is None:
-            return
+        if pending is None or pending.order > self.order:
+            return  # none, or newer than this unit's message: stored after it
         self.resolved.append(pending)
         if pending.event_seq > row.last_event_seq and pending.state == row.state:
             row.progress = pending.progress
@@ -202,7 +246,7 @@ class ProgressUnit:
             return
         bare = dataclasses.replace(point, buffer=SaleBuffer())
         self.views[(self.code, row.number)] = PointView(
-            station_id, row.id, bare, row.last_event_seq, confirmed_at=0.0
+            station_id, row.id, bare, row.last_event_seq, confirmed_at=0.0, order=self.order
         )
         if stored:
             self.stored.add(row.id)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from forecourt.deps import Public, RuntimeDep
 from forecourt.search import service
@@ -22,6 +24,36 @@ class JsonBytes(Response):
         return orjson.dumps(content)
 
 
+async def nearby_query(request: Request) -> NearbyQuery:
+    """The query string validated by `NearbyQuery` in one pass.
+
+    Same result and the same 422 (`query.<name>` fields) as declaring the model with `Query()`,
+    without FastAPI's per-field pass over the model on every request (about 0.1 ms here, a
+    tenth of the endpoint's cost).
+    """
+    try:
+        return NearbyQuery.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """The OpenAPI parameters `Query()` would document for `NearbyQuery`."""
+    schema = NearbyQuery.model_json_schema()
+    required = set(schema.get("required", ()))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "schema": {k: v for k, v in spec.items() if k != "description"},
+            **({"description": spec["description"]} if "description" in spec else {}),
+        }
+        for name, spec in schema["properties"].items()
+    ]
+
+
 nearby_router = APIRouter(tags=["stations"], dependencies=[Public])
 geo_router = APIRouter(tags=["geo"], dependencies=[Public])
 
@@ -30,8 +62,11 @@ geo_router = APIRouter(tags=["geo"], dependencies=[Public])
     "/stations/nearby",
     response_model=NearbyPage,
     responses={422: {"description": "bad coordinates, radius, limit, grade or parameter"}},
+    openapi_extra={"parameters": _query_parameters()},
 )
-async def stations_nearby(query: Annotated[NearbyQuery, Query()], runtime: RuntimeDep) -> Response:
+async def stations_nearby(
+    query: Annotated[NearbyQuery, Depends(nearby_query)], runtime: RuntimeDep
+) -> Response:
     """Listed stations nearest a point, by great-circle distance, with prices and nav links.
 
     Read-only. The in-process backend answers without a database session, so none is opened

@@ -34,7 +34,7 @@ from forecourt.kit.geo import (
     distance_for_chord,
     wgs84_to_gcj02,
 )
-from forecourt.search.hours import MINUTES_PER_DAY, is_open, parse_hhmm
+from forecourt.station.hours import MINUTES_PER_DAY, NO_TIME, open_at_minute, parse_hhmm
 
 _INF = math.inf
 _SLACK_M = 1e-6
@@ -147,6 +147,12 @@ class SpatialIndex:
         parsed = {v: parse_hhmm(v) for v in {*self._opens_at, *self._closes_at}}
         self._opens = [parsed[v] for v in self._opens_at]
         self._closes = [parsed[v] for v in self._closes_at]
+        # `open_at_minute` pre-decided per station for the query loop: always open (24 h, or
+        # equal times), never (a time missing), else the span is checked inline.
+        self._always = [
+            bool(h) or (NO_TIME not in (o, c) and o % MINUTES_PER_DAY == c % MINUTES_PER_DAY)
+            for h, o, c in zip(self._open_24h, self._opens, self._closes, strict=True)
+        ]
         n = len(self._ids)
         self._codes = list(stations.codes) or [""] * n
         self._names = list(stations.names) or [""] * n
@@ -252,7 +258,7 @@ class SpatialIndex:
     def is_open(self, station_id: int, minute: int) -> bool:
         """Whether the listed station is open at a minute of the business day."""
         row = self._row_of[station_id]
-        return is_open(
+        return open_at_minute(
             open_24h=self._open_24h[row],
             opens=self._opens[row],
             closes=self._closes[row],
@@ -322,6 +328,7 @@ class SpatialIndex:
             want = min(tree.size, want + k + 1)
         upper = chord_for_distance(radius_m) * (1.0 + 1e-9) + 1e-12
         ids, lats, lngs, rows = self._ids, self._lats, self._lngs, tree.rows
+        always, opens, closes = self._always, self._opens, self._closes
         while True:
             res_c, res_p = tree.kd.query(q, k=want, distance_upper_bound=upper)
             if want == 1:
@@ -339,13 +346,15 @@ class SpatialIndex:
                 row = rows[pos]
                 if since is not None and since[row] > at:
                     continue
-                if open_minute is not None and not is_open(
-                    open_24h=self._open_24h[row],
-                    opens=self._opens[row],
-                    closes=self._closes[row],
-                    minute=open_minute,
-                ):
-                    continue
+                if open_minute is not None and not always[row]:
+                    o, c = opens[row], closes[row]  # open_at_minute, inlined
+                    if o == NO_TIME or c == NO_TIME:
+                        continue
+                    if o < c:
+                        if not o <= open_minute < c:
+                            continue
+                    elif not (open_minute >= o or open_minute < c):
+                        continue
                 # kit.geo.haversine_m inlined (same operations, so the same bits).
                 p2 = radians(lats[row])
                 h = (
@@ -390,7 +399,9 @@ def _open_share(
     if n == 0:
         return np.zeros(MINUTES_PER_DAY)
     c = np.asarray(closes, dtype=np.int64)
-    always = np.asarray(open_24h, dtype=bool) | ((o >= 0) & (o == c))
+    always = np.asarray(open_24h, dtype=bool) | (
+        (o >= 0) & (c >= 0) & (o % MINUTES_PER_DAY == c % MINUTES_PER_DAY)
+    )
     known = ~always & (o >= 0) & (c >= 0)
     delta = np.zeros(MINUTES_PER_DAY + 1, dtype=np.int64)
     delta[0] += int(always.sum())

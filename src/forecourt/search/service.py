@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import logging
+import math
 import time
 from datetime import datetime
 from functools import lru_cache
@@ -18,12 +21,14 @@ from forecourt.kit import clock
 from forecourt.kit.geo import CoordSystem, convert, haversine_m
 from forecourt.kit.money import yuan
 from forecourt.kit.navlinks import baidu as baidu_link
-from forecourt.kit.navlinks import nav_links
+from forecourt.kit.navlinks import destination_links
 from forecourt.search import repository
-from forecourt.search.hours import is_open, minute_of_day, parse_hhmm
 from forecourt.search.index import Card, Hit, SpatialIndex
 from forecourt.search.schemas import NearbyQuery, Point
+from forecourt.station.hours import minute_of_day, open_at_minute, parse_hhmm
+from forecourt.tank.repository import StockMarker, stations_touched_since, stock_marker
 from forecourt.tank.service import availability as tank_availability
+from forecourt.tank.service import availability_of
 
 Backend = Literal["postgis", "memory"]
 BackendSetting = Literal["auto", "postgis", "memory"]
@@ -33,20 +38,38 @@ _PG_RELATIVE_SLACK = 1e-6
 _PG_ABSOLUTE_SLACK_M = 1e-3
 _GROWTH = 4
 AVAILABILITY_UNKNOWN = "unknown"
+STOCK_REREAD_SECONDS = 60.0
+"""Tank availability is re-read in full at least this often (what the marker cannot see)."""
+
+log = logging.getLogger(__name__)
 
 
 class NearbySearch:
     """Finds the nearest listed stations; holds the in-process snapshot and keeps it fresh.
 
     Memory backend: the snapshot (positions, cards, prices) is rebuilt when `invalidate()` was
-    called or when a cheap fingerprint of the station, price and grade tables changes; the
-    fingerprint is read at most every `refresh_seconds`. While one request rebuilds, the others
-    keep answering from the previous snapshot. PostGIS backend: only grade names are cached.
+    called or when a cheap fingerprint of the station, price and grade tables changes; tank
+    availability per (station, grade) is kept beside it and refreshed from its own marker (see
+    `_refresh_stock`). Both are checked at most every `refresh_seconds`, in a background task:
+    requests keep answering from the current snapshot meanwhile and never wait for the database
+    (except the very first, after `invalidate()`, or with `refresh_seconds` 0, which checks on
+    every request). PostGIS backend: only grade names are cached.
     """
 
-    def __init__(self, *, backend: BackendSetting = "auto", refresh_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        backend: BackendSetting = "auto",
+        refresh_seconds: float = 2.0,
+        stock_reread_seconds: float = STOCK_REREAD_SECONDS,
+    ) -> None:
         self.setting: BackendSetting = backend
         self.refresh_seconds = refresh_seconds
+        self.stock_reread_seconds = stock_reread_seconds
+        self._stock: dict[tuple[int, str], str] = {}
+        self._stock_marker: StockMarker | None = None
+        self._stock_read_at = -math.inf
+        self._background: asyncio.Task[None] | None = None
         self._backend: Backend | None = None
         self._index: SpatialIndex | None = None
         self._grades: dict[str, str] | None = None
@@ -101,6 +124,7 @@ class NearbySearch:
                 self._checked_at = time.monotonic()
                 return
             version = await repository.table_version(session)
+            await self._refresh_stock(session, force=force)
             if not force and await self._unchanged(session, version):
                 self._checked_at = time.monotonic()
                 return
@@ -134,17 +158,80 @@ class NearbySearch:
         self._grades = dict(names)
         self._checked_at = time.monotonic()
 
+    async def _refresh_stock(self, session: AsyncSession, *, force: bool) -> None:
+        """Bring tank availability up to date: in full, or for the stations that changed.
+
+        The marker (tanks' count, thresholds and active flags; the newest reading, delivery
+        and sale ids) is read first, so a change made while the availability is read is seen
+        again next time. New readings, deliveries and sales re-read only their stations; a
+        change to the tanks themselves re-reads everything, and so does every
+        `stock_reread_seconds` (what no marker sees, such as a nozzle moved to another tank).
+        """
+        marker = await stock_marker(session)
+        known = self._stock_marker
+        now = time.monotonic()
+        if (
+            force
+            or known is None
+            or marker.tanks != known.tanks
+            or now - self._stock_read_at >= self.stock_reread_seconds
+        ):
+            self._stock = await availability_of(session)
+            self._stock_read_at = now
+        elif marker != known:
+            touched = await stations_touched_since(session, since=known)
+            if touched:
+                fresh = await availability_of(session, station_ids=touched)
+                stock = {k: v for k, v in self._stock.items() if k[0] not in touched}
+                stock.update(fresh)
+                self._stock = stock  # swapped whole: a request never sees half an update
+        self._stock_marker = marker
+
+    def availability(self, station_id: int, grade: str) -> str:
+        """Tank availability of a grade at a station as of the last check (memory backend)."""
+        return self._stock.get((station_id, grade), AVAILABILITY_UNKNOWN)
+
     def _ready(self, *, with_index: bool) -> bool:
         return self._grades is not None and (self._index is not None or not with_index)
 
     async def _ensure_fresh(self, db: Database, *, with_index: bool) -> None:
-        if self._ready(with_index=with_index) and not self._due():
+        ready = self._ready(with_index=with_index)
+        if ready and not self._due():
             return
-        if self._ready(with_index=with_index) and self._lock.locked():
+        if ready and not self._dirty and self.refresh_seconds > 0:
+            self._refresh_later(db, with_index=with_index)
+            return
+        if ready and self._lock.locked() and not self._dirty:
             return  # someone else refreshes; answer from the current snapshot meanwhile
         async with self._lock:
             if not self._ready(with_index=with_index) or self._due():
                 await self._refresh(db, with_index=with_index)
+
+    def _refresh_later(self, db: Database, *, with_index: bool) -> None:
+        """Check freshness in a background task (one at a time); the request goes on."""
+        if self._background is None or self._background.done():
+            self._background = asyncio.create_task(
+                self._refresh_in_background(db, with_index=with_index), name="nearby-refresh"
+            )
+
+    async def _refresh_in_background(self, db: Database, *, with_index: bool) -> None:
+        try:
+            async with self._lock:
+                if self._due():
+                    await self._refresh(db, with_index=with_index)
+        except Exception as exc:  # keep answering from the current snapshot; retry when due
+            self._checked_at = time.monotonic()
+            log.warning(
+                "nearby snapshot not refreshed", extra={"error": f"{type(exc).__name__}: {exc}"}
+            )
+
+    async def close(self) -> None:
+        """Cancel a background refresh in progress (at shutdown)."""
+        task, self._background = self._background, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     async def grade_names(self, db: Database) -> dict[str, str]:
         """Known grade codes and their names, in display order (refreshed like the index)."""
@@ -232,7 +319,7 @@ async def postgis_nearest(
         )
         found: list[tuple[float, int]] = []
         for c in candidates:
-            if open_minute is not None and not is_open(
+            if open_minute is not None and not open_at_minute(
                 open_24h=c.open_24h,
                 opens=parse_hhmm(c.opens_at),
                 closes=parse_hhmm(c.closes_at),
@@ -294,7 +381,7 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
 
     Returns the `NearbyPage` document as plain data (built without model validation: this is
     the hottest read path; tests validate answers against the schema). The memory backend
-    answers from its snapshot without touching the database.
+    answers from its snapshot (tank availability included) without touching the database.
     """
     now = clock.now()
     names = await search.grade_names(db)
@@ -316,12 +403,17 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
                 now=now,
             )
             cards, prices = await _postgis_cards(session, hits, grade=query.grade, now=now)
+            stock = (
+                await tank_availability(session, station_ids=list(cards))
+                if query.grade is not None and cards
+                else {}
+            )
         order = {code: i for i, code in enumerate(names)}
         for hit in hits:
             card = cards.get(hit.station_id)
             if card is None or card.status != repository.LISTED_STATUS:
                 continue  # changed since the candidates were chosen
-            is_open_now = is_open(
+            is_open_now = open_at_minute(
                 open_24h=card.open_24h,
                 opens=parse_hhmm(card.opens_at),
                 closes=parse_hhmm(card.closes_at),
@@ -336,6 +428,7 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
                 open_now=is_open_now,
                 prices=[_price_doc(g, names.get(g, g), fen) for g, fen in ordered],
                 baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=card.name, origin=origin),
+                availability=stock.get((card.id, query.grade or ""), AVAILABILITY_UNKNOWN),
             )
             if item is not None:
                 items.append(item)
@@ -367,14 +460,10 @@ async def nearby(*, search: NearbySearch, db: Database, query: NearbyQuery) -> d
                     for g, fen in index.prices_at(sid, at, query.grade)
                 ],
                 baidu=baidu_link(lat=gcj[0], lng=gcj[1], name=doc[0]["name"], origin=origin),
+                availability=search.availability(sid, query.grade) if query.grade else None,
             )
             if item is not None:
                 items.append(item)
-    if query.grade is not None and items:
-        async with db.read_only() as session:
-            stock = await tank_availability(session, station_ids=[item["id"] for item in items])
-        for item in items:
-            item["availability"] = stock.get((item["id"], query.grade), AVAILABILITY_UNKNOWN)
     return {
         "items": items,
         "origin": {"lat": query.lat, "lng": query.lng, "coord": query.coord},
@@ -391,7 +480,7 @@ def _static_doc(
 ) -> tuple[dict[str, Any], tuple[str, ...], dict[str, str]]:
     """The request-independent parts of a `NearbyStation` document: scalars, services, links."""
     out_lat, out_lng = gcj if coord == "gcj02" else convert(card.lat, card.lng, "wgs84", coord)
-    links = nav_links(lat=gcj[0], lng=gcj[1], name=card.name)
+    amap_web, amap_app, tencent = destination_links(lat=gcj[0], lng=gcj[1], name=card.name)
     scalars = {
         "id": card.id,
         "code": card.code,
@@ -407,7 +496,7 @@ def _static_doc(
         "phone": card.phone,
         "availability": AVAILABILITY_UNKNOWN,
     }
-    nav = {"amap_web": links.amap_web, "amap_app": links.amap_app, "tencent": links.tencent}
+    nav = {"amap_web": amap_web, "amap_app": amap_app, "tencent": tencent}
     return scalars, tuple(card.services), nav
 
 
@@ -425,6 +514,7 @@ def _item(
     open_now: bool,
     prices: list[dict[str, Any]],
     baidu: str,
+    availability: str | None,
 ) -> dict[str, Any] | None:
     """A `NearbyStation` document: the static parts plus distance, opening state and prices."""
     if query.open_now and not open_now:
@@ -444,6 +534,8 @@ def _item(
     item["price_yuan"] = chosen["price_yuan"] if chosen else None
     item["prices"] = prices
     item["nav"] = {**nav, "baidu": baidu}
+    if availability is not None:
+        item["availability"] = availability
     return item
 
 

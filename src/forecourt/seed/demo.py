@@ -18,6 +18,7 @@ from forecourt.db import Database
 from forecourt.fuel.catalog import YUNNAN_CAPS_FEN
 from forecourt.fuel.models import StationPrice
 from forecourt.kit import clock, geo
+from forecourt.loyalty.seed import seed_loyalty
 from forecourt.seed.common import ensure_caps, ensure_grades
 from forecourt.seed.kunming import BRAND_PRICES, STATIONS
 from forecourt.seed.pumps import seed_pumps
@@ -121,6 +122,8 @@ async def run(settings: Settings, *, console: Console) -> None:
         added = await seed_stations(db, console=console)
         console.print(f"[green]demo stations: {added} added, {len(STATIONS)} in the set[/]")
         await seed_pumps(db)
+        items = await seed_loyalty(db)
+        console.print(f"[green]loyalty: tiers and {items} points-mall items added[/]")
         passwords = await seed_staff(db)
         for username, _, role, codes in DEMO_STAFF:
             where = ", ".join(codes) or "all stations"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
@@ -27,6 +28,65 @@ async def tanks_of(
     if active_only:
         stmt = stmt.where(Tank.active.is_(True))
     return list((await session.scalars(stmt.order_by(Tank.station_id, Tank.number))).all())
+
+
+@dataclass(frozen=True, slots=True)
+class StockMarker:
+    """A cheap fingerprint of everything tank availability is derived from.
+
+    `tanks` changes with tanks added, removed or re-configured (thresholds, active flag); the
+    three ids grow with every gauge reading, delivery or reconciliation, and sale.
+    """
+
+    tanks: tuple[object, ...]
+    reading_id: int
+    delivery_id: int
+    sale_id: int
+
+
+async def stock_marker(session: AsyncSession) -> StockMarker:
+    """Read the marker (one scan of `tanks`, three primary-key lookups)."""
+    tanks = select(
+        func.count(),
+        func.max(Tank.id),
+        func.sum(Tank.low_ml),
+        func.sum(Tank.out_ml),
+        func.sum(Tank.capacity_ml),
+        func.count().filter(Tank.active.is_(True)),
+    ).select_from(Tank)
+    ids = select(
+        select(func.max(TankReading.id)).scalar_subquery(),
+        select(func.max(TankDelivery.id)).scalar_subquery(),
+        select(func.max(PumpSale.id)).scalar_subquery(),
+    )
+    row = (await session.execute(tanks)).one()
+    reading, delivery, sale = (await session.execute(ids)).one()
+    return StockMarker(tuple(row), int(reading or 0), int(delivery or 0), int(sale or 0))
+
+
+async def stations_with_tanks(session: AsyncSession) -> list[int]:
+    """Ids of the stations that have at least one tank."""
+    stmt = select(Tank.station_id).distinct().order_by(Tank.station_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def stations_touched_since(session: AsyncSession, *, since: StockMarker) -> set[int]:
+    """Stations with a reading, delivery or sale newer than the marker's ids."""
+    readings = (
+        select(Tank.station_id)
+        .join(TankReading, TankReading.tank_id == Tank.id)
+        .where(TankReading.id > since.reading_id)
+    )
+    deliveries = (
+        select(Tank.station_id)
+        .join(TankDelivery, TankDelivery.tank_id == Tank.id)
+        .where(TankDelivery.id > since.delivery_id)
+    )
+    sales = select(PumpSale.station_id).where(PumpSale.id > since.sale_id)
+    found: set[int] = set()
+    for stmt in (readings, deliveries, sales):
+        found.update((await session.scalars(stmt.distinct())).all())
+    return found
 
 
 async def get(

@@ -12,7 +12,7 @@ is never counted twice).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,6 +121,24 @@ async def availability(
     for tank in tanks:
         groups.setdefault((tank.station_id, tank.grade_code), []).append(tank)
     return {key: _grade_status(group, book) for key, group in groups.items()}
+
+
+AVAILABILITY_CHUNK = 500
+"""Stations per availability query when many are read at once (bound parameter limits)."""
+
+
+async def availability_of(
+    session: AsyncSession, *, station_ids: Iterable[int] | None = None
+) -> dict[tuple[int, str], str]:
+    """`availability` for many stations (every station with tanks when None), in chunks."""
+    ids = sorted(
+        await repository.stations_with_tanks(session) if station_ids is None else set(station_ids)
+    )
+    found: dict[tuple[int, str], str] = {}
+    for start in range(0, len(ids), AVAILABILITY_CHUNK):
+        chunk = ids[start : start + AVAILABILITY_CHUNK]
+        found.update(await availability(session, station_ids=chunk))
+    return found
 
 
 async def _grade_availability(session: AsyncSession, tank: Tank) -> str:

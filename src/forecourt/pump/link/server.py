@@ -1,38 +1,54 @@
 """The server side of the pump link: one subscriber loop per process that runs it.
 
-Messages go to one ordered, bounded queue per station (`link.stations`); each station's worker
-handles its messages one at a time, different stations concurrently. A message is
-acknowledged to the broker only once it has been handled. For every gateway message: decode
-(a ProtocolError is refused, never raised), then either apply a progress report in memory
-(`ingest.progress_in_memory`: published live at once, stored later by `pump.progress_cache`)
-or apply it through `pump.ingest` in one unit of work, and after the commit publish the live
-messages and the SaleAck/DeliveryAck. A refused message rolls its unit of work back, then a
-second unit of work records the refusal (alert, counter) and answers it. Database errors are
-retried a few times; if the database stays unreachable the loop drops the connection without
-acknowledging the message, so the broker delivers it again after the reconnect. The loop
-reconnects by itself with exponential backoff; the broker keeps the persistent session
-(subscriptions and QoS 1 messages) meanwhile.
+Each station's messages pass two ordered stages (`link.stations`), different stations
+concurrently:
+
+1. The reader stage decodes each message (a ProtocolError is refused, never raised) and applies
+   what it can to the in-memory view of its fuelling point (`pump.progress_cache`): a progress
+   report that only moves the running totals is published live and acknowledged at once (stored
+   later); a state report is published live at once and goes on to stage 2 to be stored.
+   Everything else goes to stage 2 as it is; while such a message waits there, later messages of
+   its fuelling point (of its station, for presence and command acks) are not applied in
+   memory either but follow it, so each fuelling point's order is kept.
+2. The writer stage takes everything queued for the station (up to `WRITE_BATCH` messages) and
+   applies it through `pump.ingest` in ONE unit of work (group commit), then publishes the live
+   messages, the SaleAcks/DeliveryAcks and acknowledges the messages to the broker. A sale is
+   thus acknowledged only after it committed. If one message of a batch is refused, the batch
+   rolls back and its messages are applied again one unit of work each; the refused one rolls
+   back, then a second unit of work records the refusal (alert, counter) and answers it. A
+   state report published early whose unit of work arrives elsewhere (refused, duplicate) is
+   corrected: its fuelling point's committed state is published, or `resync` is sent.
+
+Database errors are retried a few times; if the database stays unreachable the loop drops the
+connection without acknowledging the messages in hand, so the broker delivers them again
+after the reconnect. The loop reconnects by itself with exponential backoff; the broker keeps
+the persistent session (subscriptions and QoS 1 messages) meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.errors import AppError
 from forecourt.kit import clock
 from forecourt.pump import ingest, metrics, protocol
 from forecourt.pump.effects import Effects
 from forecourt.pump.link.base import AckingClient, Delivery, LinkClient, Message
-from forecourt.pump.link.stations import StationQueues
+from forecourt.pump.link.stations import StationBatches, StationQueues
+from forecourt.pump.live import RESYNC
 from forecourt.pump.messages import iso
-from forecourt.pump.progress_cache import ProgressCache
+from forecourt.pump.progress_cache import Key, ProgressCache, ProgressUnit
 from forecourt.pump.protocol import TopicKind
 
 if TYPE_CHECKING:
@@ -51,6 +67,13 @@ BACKOFF_START = 0.2
 BACKOFF_MAX = 30.0
 STATION_QUEUE_SIZE = 100  # messages in hand per station before reading waits
 RECEIVE_MAXIMUM = 1000  # unacknowledged QoS 1 messages the broker may send us (MQTT 5)
+WRITE_BATCH = 50  # messages of one station stored in one unit of work at most
+STATION_ID_SECONDS = 60.0  # how long a station code's id is reused without a lookup
+# What a waiting message of these kinds holds back: its station (None) or its fuelling point.
+_STATION_WIDE = frozenset({TopicKind.GATEWAY_ONLINE, TopicKind.COMMAND_ACK})
+_FP_KINDS = frozenset(
+    {TopicKind.FP_STATE, TopicKind.FP_PROGRESS, TopicKind.FP_SALE, TopicKind.FP_SALE_STATUS}
+)
 
 _active: PumpLink | None = None
 
@@ -60,6 +83,28 @@ def active() -> PumpLink:
     if _active is None:
         raise RuntimeError("no pump link in this process: build the Runtime first")
     return _active
+
+
+@dataclass(eq=False)
+class Job:
+    """A message waiting in its station's writer stage for its unit of work."""
+
+    message: Message
+    decoded: protocol.Decoded | None  # None: refused when decoded (`refusal`)
+    order: int
+    started: float
+    delivery: Delivery | None = None
+    refusal: tuple[str, str] | None = None  # (code, reason)
+    hold: Key | tuple[str, None] | None = None  # what it holds back from flushing
+    blocks: bool = False  # later messages of `hold` wait for it instead of memory
+    early: ingest.Early | None = None  # already published live from memory
+
+    @property
+    def code(self) -> str:
+        """The station code of its topic ("" outside the tree)."""
+        return (
+            self.decoded.topic.station if self.decoded is not None else _station(self.message.topic)
+        )
 
 
 def gateway_filters(shared_group: str | None = None) -> list[str]:
@@ -87,13 +132,26 @@ class PumpLink:
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.progress = ProgressCache(settings.pump_progress_persist_seconds)
+        self.progress.held = self._is_held
         self.handled = 0
+        self._held: Counter[Key | tuple[str, None]] = Counter()  # jobs in the writer stage
+        self._blocking: Counter[Key | tuple[str, None]] = Counter()
+        self._writers: StationBatches[Job] | None = None
+        self._station_ids: dict[str, tuple[int, float]] = {}
         _active = self
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the subscriber loop in the background (until `stop`)."""
+        """Run the subscriber loop in the background (until `stop`).
+
+        Everything alive by then (the application's modules, mostly) is moved out of the cyclic
+        collector's scans first (`gc.freeze()`): otherwise every full collection walks those
+        hundreds of thousands of objects and stalls the loop for tens of milliseconds, which
+        shows directly in live latencies.
+        """
+        gc.collect()
+        gc.freeze()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name="pump-link")
         if self._flusher is None or self._flusher.done():
@@ -163,6 +221,10 @@ class PumpLink:
     async def _serve(self, client: LinkClient) -> None:
         """Read the connection into the station queues until it drops or a worker fails."""
         queues: StationQueues[Delivery] = StationQueues(self._work, maxsize=STATION_QUEUE_SIZE)
+        writers: StationBatches[Job] = StationBatches(
+            self._write, maxsize=STATION_QUEUE_SIZE, batch=WRITE_BATCH
+        )
+        self._writers = writers
 
         async def read() -> None:
             async for delivery in _deliveries(client):
@@ -170,12 +232,18 @@ class PumpLink:
 
         reader = asyncio.create_task(read(), name="pump-link-reader")
         try:
-            await queues.wait(reader)
+            await queues.wait(reader, writers)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             await queues.close()
+            await writers.close()
+            self._writers = None
+            # Messages in hand are delivered again: what memory applied ahead of them goes.
+            self._held.clear()
+            self._blocking.clear()
+            self.progress.views.clear()
 
     def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
         """SQLite has one writer: our units of work take turns instead of sleeping on its lock."""
@@ -184,8 +252,161 @@ class PumpLink:
         return contextlib.nullcontext()
 
     async def _work(self, delivery: Delivery) -> None:
-        await self.handle(delivery.message)
-        delivery.ack()
+        """Reader stage: apply in memory what can be, hand the rest to the station's writer."""
+        job = await self._front(delivery)
+        if job is None:
+            delivery.ack()
+            return
+        assert self._writers is not None
+        if job.hold is not None:
+            self._held[job.hold] += 1
+            if job.blocks:
+                self._blocking[job.hold] += 1
+        await self._writers.put(job.code, job)
+
+    def _is_held(self, key: Key) -> bool:
+        """Whether messages of this fuelling point (or its station) wait for a unit of work."""
+        return self._held[key] > 0 or self._held[(key[0], None)] > 0
+
+    def _blocked(self, hold: Key | tuple[str, None] | None) -> bool:
+        if hold is None:
+            return False
+        return self._blocking[hold] > 0 or self._blocking[(hold[0], None)] > 0
+
+    async def _front(self, delivery: Delivery) -> Job | None:
+        """The message handled in memory (None), or its job for the writer stage."""
+        message = delivery.message
+        job = Job(message, None, self.progress.next_order(), time.perf_counter(), delivery=delivery)
+        try:
+            decoded = protocol.decode(message.topic, message.payload)
+        except protocol.ProtocolError as exc:
+            job.refusal = (exc.kind.value, exc.reason)
+            return job
+        job.decoded = decoded
+        topic = decoded.topic
+        if topic.kind in _STATION_WIDE:
+            job.hold, job.blocks = (topic.station, None), True
+            return job
+        if topic.kind not in _FP_KINDS or topic.number is None:
+            return job  # tanks: nothing in memory depends on them
+        job.hold = (topic.station, topic.number)
+        job.blocks = topic.kind is not TopicKind.FP_SALE  # a sale never changes the fp's view
+        if self._blocked(job.hold) or not job.blocks:
+            return job
+        now = clock.now()
+        fast = ingest.progress_in_memory(self.progress, decoded, now=now, order=job.order)
+        if fast is not None:
+            await self._done(job, fast)
+            return None
+        early = ingest.state_in_memory(self.progress, decoded, now=now, order=job.order)
+        if early is None:
+            return job
+        if early.expected is None:  # a duplicate by the view: nothing to store
+            await self._done(job, early.effects)
+            return None
+        await self._publish_live(early.effects)
+        job.early, job.blocks = early, False
+        return job
+
+    async def _done(self, job: Job, effects: Effects, *, live: bool = True) -> None:
+        """Count a handled message and send what it leaves to do."""
+        metrics.MESSAGES.labels(_kind(job.message.topic), effects.outcome).inc()
+        await self._publish_acks(effects)
+        if live:
+            await self._publish_live(effects)
+        self.handled += 1
+        metrics.HANDLE_SECONDS.observe(time.perf_counter() - job.started)
+
+    async def _write(self, jobs: list[Job]) -> None:
+        """Writer stage: store a station's queued messages in one unit of work, then answer."""
+        try:
+            results = await self._commit(jobs)
+            for job, effects, unit in results:
+                if unit is not None:
+                    self.progress.commit(unit)
+                await self._done(job, effects, live=self._settle_early(job, effects, unit))
+                if job.delivery is not None:
+                    job.delivery.ack()
+        finally:
+            for job in jobs:
+                if job.hold is not None:
+                    self._held[job.hold] -= 1
+                    if job.blocks:
+                        self._blocking[job.hold] -= 1
+                    if self._held[job.hold] <= 0:
+                        del self._held[job.hold]
+                        self._blocking.pop(job.hold, None)
+
+    def _settle_early(self, job: Job, effects: Effects, unit: ProgressUnit | None) -> bool:
+        """Whether the unit of work's live messages are still to be published.
+
+        A state report published from memory needs nothing more when its unit of work arrived
+        at the same fuelling point; otherwise the view is dropped and the committed state (or a
+        `resync`, when the report was refused) goes out.
+        """
+        early = job.early
+        if early is None or early.expected is None:
+            return True
+        assert job.decoded is not None
+        assert job.decoded.topic.number is not None
+        key = (job.decoded.topic.station, job.decoded.topic.number)
+        view = unit.views.get(key) if unit is not None else None
+        if view is not None and view.point == early.expected:
+            return False
+        self.progress.forget(*key)
+        if not any(m.get("type") == "fp" for m in effects.live):
+            effects.live.append(dict(RESYNC))
+        return True
+
+    async def _commit(self, jobs: list[Job]) -> list[tuple[Job, Effects, ProgressUnit | None]]:
+        """Apply the jobs in one unit of work (each on its own when one of them is refused)."""
+        if len(jobs) == 1 and jobs[0].decoded is not None:
+            job = jobs[0]
+            assert job.decoded is not None
+            effects, unit = await self._apply(job.message, job.decoded, order=job.order)
+            return [(job, effects, unit)]
+        db = self.runtime.db
+        for attempt in range(DB_ATTEMPTS):
+            out: list[tuple[Job, Effects, ProgressUnit | None]] = []
+            try:
+                async with self._writing(), db.unit_of_work() as session:
+                    for job in jobs:
+                        if job.refusal is not None:
+                            code, reason = job.refusal
+                            out.append((job, await self._refusal(session, job, code, reason), None))
+                            continue
+                        assert job.decoded is not None
+                        unit = self.progress.begin(job.code, order=job.order)
+                        effects = await ingest.apply(
+                            session,
+                            job.decoded,
+                            now=clock.now(),
+                            progress=unit,
+                            station_id=await self._station_id(session, job.code),
+                        )
+                        out.append((job, effects, unit))
+            except AppError:  # one of them is refused: each on its own, in order
+                return [result for job in jobs for result in await self._commit([job])]
+            except DBAPIError:
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+            else:
+                return out
+        raise AssertionError("unreachable")
+
+    async def _station_id(self, session: AsyncSession, code: str) -> int | None:
+        """The station's id by code, looked up at most every `STATION_ID_SECONDS`."""
+        cached = self._station_ids.get(code)
+        now = time.monotonic()
+        if cached is not None and now - cached[1] < STATION_ID_SECONDS:
+            return cached[0]
+        found = await ingest.station_id(session, code)
+        if found is None:
+            self._station_ids.pop(code, None)
+        else:
+            self._station_ids[code] = (found, now)
+        return found
 
     async def flush_progress(self) -> None:
         """Store the in-memory progress that is due, every fraction of the interval."""
@@ -243,50 +464,73 @@ class PumpLink:
             effects = await self._refuse(message, exc.kind.value, exc.reason)
         else:
             fast = ingest.progress_in_memory(self.progress, decoded, now=clock.now())
-            effects = fast if fast is not None else await self._apply(message, decoded)
+            if fast is not None:
+                effects = fast
+            else:
+                effects, unit = await self._apply(message, decoded)
+                if unit is not None:
+                    self.progress.commit(unit)
         metrics.MESSAGES.labels(kind, effects.outcome).inc()
         await self._after_commit(effects)
         self.handled += 1
         metrics.HANDLE_SECONDS.observe(time.perf_counter() - started)
         return effects
 
-    async def _apply(self, message: Message, decoded: protocol.Decoded) -> Effects:
+    async def _apply(
+        self, message: Message, decoded: protocol.Decoded, *, order: int | None = None
+    ) -> tuple[Effects, ProgressUnit | None]:
+        """One message in its own unit of work; its progress unit (None when refused).
+
+        `order`: the message's arrival order (a new one when not given); the caller commits
+        the unit to the progress cache.
+        """
         db = self.runtime.db
+        code = decoded.topic.station
         for attempt in range(DB_ATTEMPTS):
-            unit = self.progress.begin(decoded.topic.station)
+            unit = self.progress.begin(code, order=order)
             try:
                 async with self._writing(), db.unit_of_work() as session:
-                    effects = await ingest.apply(session, decoded, now=clock.now(), progress=unit)
+                    effects = await ingest.apply(
+                        session,
+                        decoded,
+                        now=clock.now(),
+                        progress=unit,
+                        station_id=await self._station_id(session, code),
+                    )
             except AppError as exc:
-                self.progress.forget(decoded.topic.station, decoded.topic.number)
-                return await self._refuse(message, exc.code, exc.detail)
+                self.progress.forget(code, decoded.topic.number)
+                return await self._refuse(message, exc.code, exc.detail), None
             except DBAPIError:
                 if attempt == DB_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
             else:
-                self.progress.commit(unit)
-                return effects
+                return effects, unit
         raise AssertionError("unreachable")
 
-    async def _refuse(self, message: Message, code: str, detail: str) -> Effects:
+    async def _refusal(self, session: AsyncSession, job: Job, code: str, detail: str) -> Effects:
+        """Count, log and record a refusal in the session's unit of work."""
         metrics.REFUSED.labels(code).inc()
         log.warning(
             "pump message refused",
-            extra={"topic": message.topic, "code": code, "reason": detail[:500]},
+            extra={"topic": job.message.topic, "code": code, "reason": detail[:500]},
         )
+        return await ingest.refuse(
+            session,
+            topic=job.message.topic,
+            payload=job.message.payload,
+            code=code,
+            detail=detail,
+            now=clock.now(),
+        )
+
+    async def _refuse(self, message: Message, code: str, detail: str) -> Effects:
         db = self.runtime.db
+        job = Job(message, None, 0, 0.0)
         for attempt in range(DB_ATTEMPTS):
             try:
                 async with self._writing(), db.unit_of_work() as session:
-                    return await ingest.refuse(
-                        session,
-                        topic=message.topic,
-                        payload=message.payload,
-                        code=code,
-                        detail=detail,
-                        now=clock.now(),
-                    )
+                    return await self._refusal(session, job, code, detail)
             except DBAPIError:
                 if attempt == DB_ATTEMPTS - 1:
                     raise
@@ -294,12 +538,18 @@ class PumpLink:
         raise AssertionError("unreachable")
 
     async def _after_commit(self, effects: Effects) -> None:
+        await self._publish_acks(effects)
+        await self._publish_live(effects)
+
+    async def _publish_acks(self, effects: Effects) -> None:
         for item in effects.publish:
             try:
                 await self.publish(item.topic, item.payload, retain=item.retain)
             except Exception as exc:
                 # The gateway resends until acknowledged; the repeat is answered `duplicate`.
                 log.warning("ack not published", extra={"topic": item.topic, "error": str(exc)})
+
+    async def _publish_live(self, effects: Effects) -> None:
         if effects.station_id is not None and effects.live:
             sent_at = clock.now()
             for live in effects.live:

@@ -5,6 +5,9 @@ handled concurrently (on PostgreSQL their units of work use the connection pool 
 `put` waits while the station's queue is full, so a slow station holds up reading (and the
 broker's window of unacknowledged messages bounds what is in hand). The first exception a
 worker raises stops the whole set: `wait` raises it and the caller drops the connection.
+
+`StationBatches` is the same with a worker that takes everything queued for its station (up to
+`batch` items, in order) at once: the link's group commit.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -24,6 +27,7 @@ class StationQueues(Generic[T]):
 
     def __init__(self, work: Callable[[T], Awaitable[None]], *, maxsize: int) -> None:
         self.work = work
+        self.batch = 1
         self.maxsize = maxsize
         self._queues: dict[str, asyncio.Queue[T | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -46,23 +50,40 @@ class StationQueues(Generic[T]):
             )
         await queue.put(item)
 
+    async def _handle(self, items: list[T]) -> None:
+        for item in items:
+            await self.work(item)
+
     async def _run(self, queue: asyncio.Queue[T | None]) -> None:
         while True:
+            items: list[T] = []
+            stop = False
             item = await queue.get()
-            if item is None:
-                return
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                items.append(item)
+                if len(items) >= self.batch or queue.empty():
+                    break
+                item = queue.get_nowait()
             try:
-                await self.work(item)
+                if items:
+                    await self._handle(items)
             except Exception as exc:
                 if not self._failed.done():
                     self._failed.set_exception(exc)
                 return
+            if stop:
+                return
 
-    async def wait(self, reader: asyncio.Task[None]) -> None:
-        """Until `reader` ends or a worker fails; re-raises whichever error came first."""
-        await asyncio.wait({reader, self._failed}, return_when=asyncio.FIRST_COMPLETED)
-        if self._failed.done():
-            self._failed.result()
+    async def wait(self, reader: asyncio.Task[None], *others: StationQueues[Any]) -> None:
+        """Until `reader` ends or a worker (here or in `others`) fails; re-raises that error."""
+        failures = [self._failed, *(o._failed for o in others)]
+        await asyncio.wait({reader, *failures}, return_when=asyncio.FIRST_COMPLETED)
+        for failed in failures:
+            if failed.done():
+                failed.result()
         reader.result()
 
     async def close(self) -> None:
@@ -85,3 +106,21 @@ class StationQueues(Generic[T]):
             self._failed.exception()  # retrieved: asyncio must not log it as unhandled
         self._queues.clear()
         self._workers.clear()
+
+
+class StationBatches(StationQueues[T]):
+    """Per-station FIFO queues whose workers take what is queued (up to `batch`) at once."""
+
+    def __init__(
+        self, work: Callable[[list[T]], Awaitable[None]], *, maxsize: int, batch: int
+    ) -> None:
+        super().__init__(self._unused, maxsize=maxsize)
+        self.work_batch = work
+        self.batch = max(1, batch)
+
+    @staticmethod
+    async def _unused(item: T) -> None:
+        raise AssertionError("StationBatches hands whole batches to its worker")
+
+    async def _handle(self, items: list[T]) -> None:
+        await self.work_batch(items)

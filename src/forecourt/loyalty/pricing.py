@@ -1,0 +1,48 @@
+"""What pricing needs from loyalty: the tier ladder and a member's tier discount."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forecourt.loyalty import repository
+from forecourt.loyalty.domain import DEFAULT_TIERS, DiscountKind, Tier, TierLadder
+from forecourt.loyalty.models import LoyaltyTier
+from forecourt.order.domain import TierDiscount
+
+
+def tier_of_row(row: LoyaltyTier) -> Tier:
+    """A configured tier row as a domain tier."""
+    return Tier(
+        code=row.code,
+        name=row.name,
+        rank=row.rank,
+        min_growth=row.min_growth,
+        min_rfm=row.min_rfm,
+        discount_kind=DiscountKind(row.discount_kind),
+        per_litre_fen=row.per_litre_fen,
+        grade_per_litre=dict(row.grade_per_litre or {}),
+        percent_bp=row.percent_bp,
+        points_multiplier_pct=row.points_multiplier_pct,
+        wecom_tag_id=row.wecom_tag_id,
+    )
+
+
+async def ladder(session: AsyncSession) -> TierLadder:
+    """The configured tiers, or the defaults when none are configured."""
+    rows = await repository.tiers(session)
+    return TierLadder([tier_of_row(r) for r in rows] if rows else DEFAULT_TIERS)
+
+
+async def member_tier(session: AsyncSession, *, member_id: int) -> Tier:
+    """The member's tier (the entry tier before their first order)."""
+    tiers = await ladder(session)
+    account = await repository.account(session, member_id)
+    return tiers.get(account.tier_code if account is not None else None)
+
+
+async def tier_discount(
+    session: AsyncSession, *, member_id: int, grade: str | None
+) -> TierDiscount | None:
+    """The discount the member's tier gives on a grade (None: no discount)."""
+    tier = await member_tier(session, member_id=member_id)
+    return tier.discount(grade)

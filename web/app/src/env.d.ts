@@ -1,0 +1,12 @@
+/// <reference types="vite/client" />
+
+declare module '*.vue' {
+  import type { DefineComponent } from 'vue'
+  const component: DefineComponent<object, object, unknown>
+  export default component
+}
+
+interface ImportMetaEnv {
+  /** The API origin the mini-program talks to (H5 uses its own origin). */
+  readonly VITE_API_BASE?: string
+}
