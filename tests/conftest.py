@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -71,6 +72,8 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
         "show_sandbox_sms_code": True,
         "run_dispatcher": False,
         "run_scheduler": False,
+        "run_pump_link": False,
+        "run_speaker": False,
         "log_json": True,
         "access_log": False,
     }
@@ -161,8 +164,7 @@ async def runtime(settings: Settings, db: Database) -> AsyncIterator[Runtime]:
     await rt.db.dispose()
     rt.db = db
     yield rt
-    for task in rt.background:
-        task.cancel()
+    await rt.stop(close_db=False)  # the session database outlives the test
 
 
 @pytest.fixture
@@ -172,6 +174,22 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
+
+
+# A background loop left running polls the shared session database and competes with later
+# tests (a stray speaker sender claims their announcements), so each test must stop its own.
+BACKGROUND_LOOPS = ("speaker-sender", "outbox-dispatcher", "pump-link", "task-scheduler", "sim-")
+
+
+@pytest.fixture(autouse=True)
+async def _no_background_loop_left() -> AsyncIterator[None]:
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before if t.get_name().startswith(BACKGROUND_LOOPS)]
+    for task in left:
+        task.cancel()
+    assert not left, f"background loops left running: {sorted(t.get_name() for t in left)}"
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,8 @@ from forecourt.worker.task_runtime import TaskRuntime
 
 if TYPE_CHECKING:
     from forecourt.pump.simulator import SimulatorHost
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -127,29 +131,41 @@ class Runtime:
             persistent=persistent,
         )
 
-    async def stop(self) -> None:
-        """Stop background loops and close connections."""
+    async def stop(self, *, close_db: bool = True) -> None:
+        """Stop background loops and close connections; every step runs even if one fails."""
         for task in self.background:
             task.cancel()
         for task in self.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.background.clear()
-        if self.simulator is not None:
-            await self.simulator.stop()
-            self.simulator = None
-        await self.speaker.stop()
-        await self.tasks.stop()
-        await self.pumps.stop()
-        await self.wechat.aclose()
+        steps: list[Callable[[], Awaitable[object]]] = [
+            self._stop_simulator,
+            self.speaker.stop,
+            self.tasks.stop,
+            self.pumps.stop,
+            self.nearby.close,
+            self.wechat.aclose,
+            self.sms.aclose,
+            self.ratelimiter.close,
+            self.live.close,
+        ]
         if self._gateways is not None:
-            await self._gateways.aclose()
+            steps.append(self._gateways.aclose)
         if self._invoicing is not None:
-            await self._invoicing.aclose()
-        await self.sms.aclose()
-        await self.ratelimiter.close()
-        await self.live.close()
-        await self.db.dispose()
+            steps.append(self._invoicing.aclose)
+        if close_db:
+            steps.append(self.db.dispose)
+        for step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("runtime stop step %s failed", getattr(step, "__qualname__", step))
+
+    async def _stop_simulator(self) -> None:
+        simulator, self.simulator = self.simulator, None
+        if simulator is not None:
+            await simulator.stop()
 
 
 def build(settings: Settings) -> Runtime:
