@@ -85,6 +85,7 @@ pytest: venv app
 test: lint typecheck pytest
 
 bench: venv
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python bench/nearby.py
 
 clean:
