@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(router, prefix=API)
     if settings.app_dist_dir.is_dir():  # the driver app (H5 build of web/app), when built
         app.mount("/app", StaticFiles(directory=settings.app_dist_dir, html=True), name="app")
+    if settings.admin_dist_dir.is_dir():  # the back-office console (web/admin), when built
+        app.mount("/admin", StaticFiles(directory=settings.admin_dist_dir, html=True), name="admin")
     app.mount(SANDBOX_PREFIX, SandboxMount(), name="sandboxes")
     app.add_middleware(RequestContext, access_log=settings.access_log)
     return app

@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     app_dist_dir: Path = Field(
         default=Path("web/app/dist/build/h5"), description="built H5 driver app, served at /app"
     )
+    admin_dist_dir: Path = Field(
+        default=Path("web/admin/dist"), description="built back-office console, served at /admin"
+    )
     # Loyalty (docs/loyalty.md): growth and RFM over a rolling window, nightly re-tiering with
     # a downgrade grace period, the points mall, and the WeCom (企业微信) CRM tag sync. With
     # `wecom_api_base` unset the CRM is an in-process WeCom sandbox.
