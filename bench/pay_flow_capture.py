@@ -5,7 +5,7 @@
 The application is `forecourt.app.create_app()` unchanged. With PAY_FLOW_CAPTURE=<file> every
 SQL statement any engine of the process sends (requests and background loops alike) is
 appended to <file> as a JSON line with its parameters, the transaction events (begin, commit,
-rollback), pool check-outs (each costs a pre-ping round trip), the connection, and who sent it:
+rollback), pool check-outs when the pool pings at check-out, the connection, and who sent it:
 the request id and path for a request, the asyncio task name otherwise.
 
 With PAY_FLOW_PROFILE=<file> the event-loop thread runs under cProfile (process CPU time) from
@@ -35,6 +35,7 @@ from sqlalchemy.pool import Pool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecourt.app import create_app as forecourt_app
+from forecourt.config import get_settings
 from forecourt.logs import request_id_var
 
 _path: ContextVar[str | None] = ContextVar("path", default=None)
@@ -142,9 +143,11 @@ class Recorder:
         def rollback(conn: Connection) -> None:
             self.write("rollback", conn)
 
-        @event.listens_for(Pool, "checkout")
-        def checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
-            self.write("checkout", dbapi_conn)
+        if get_settings().database_pre_ping:  # a check-out costs a ping only then
+
+            @event.listens_for(Pool, "checkout")
+            def checkout(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+                self.write("checkout", dbapi_conn)
 
 
 class Wrapper:

@@ -4,7 +4,7 @@ A captured flow is its three requests' units of work plus the background units t
 work (those that carry one of its ids, or that wrote rows while it was the only flow in
 flight); background units that only polled and found nothing are left out. Each unit becomes
 
-    BEGIN; SELECT 1; ROLLBACK;     -- the pool's pre-ping at check-out (pool_pre_ping=True)
+    BEGIN; SELECT 1; ROLLBACK;     -- the pool's pre-ping at check-out (when it pings)
     BEGIN; <its statements, parameters as literals>; COMMIT;   (ROLLBACK for read-only units)
 
 Per flow the script draws a station and a member (``\\set``), so the fuelling point and nozzle

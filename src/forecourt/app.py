@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 def area_routers() -> list[APIRouter]:
     """Every business area's router; fixed paths before `/stations/{station_id}`."""
     from forecourt.auth.endpoints import router as auth
+    from forecourt.backoffice.endpoints import router as backoffice
     from forecourt.fuel.endpoints import router as fuel
     from forecourt.invoice.endpoints import router as invoices
     from forecourt.loyalty.endpoints import admin as loyalty_admin
@@ -86,4 +87,5 @@ def area_routers() -> list[APIRouter]:
         *(pumps, pumps_admin, orders, payments, wallet),
         invoices,
         *(loyalty, loyalty_admin, mall, mall_admin),
+        backoffice,
     ]

@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite+aiosqlite:///{VAR_DIR}/forecourt.db"
     database_replica_url: str | None = None
     database_pool_size: int = 10
+    database_pre_ping: bool = Field(
+        default=False, description="ping each PostgreSQL connection at check-out (3 round trips)"
+    )
+    database_pool_recycle_seconds: int = Field(
+        default=1800, ge=1, description="replace pooled connections older than this"
+    )
     redis_url: str | None = None
     task_broker_url: str | None = Field(
         default=None,

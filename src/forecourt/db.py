@@ -55,8 +55,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(
+    url: str, *, pool_size: int = 10, pre_ping: bool = False, recycle_seconds: int = 1800
+) -> AsyncEngine:
+    """Create an async engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    PostgreSQL connections are not pinged at check-out (that is three round trips per unit of
+    work); they are recycled after `recycle_seconds`, and a connection found dead invalidates
+    the pool so only the statement that found it fails. `pre_ping` turns the ping back on.
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -69,16 +76,35 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_recycle=recycle_seconds,
+    )
 
 
 class Database:
     """The primary engine (and an optional read replica) with their session factories."""
 
-    def __init__(self, url: str, *, replica_url: str | None = None, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        replica_url: str | None = None,
+        pool_size: int = 10,
+        pre_ping: bool = False,
+        recycle_seconds: int = 1800,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
-        self.replica = make_engine(replica_url, pool_size=pool_size) if replica_url else self.engine
+        options: dict[str, Any] = {
+            "pool_size": pool_size,
+            "pre_ping": pre_ping,
+            "recycle_seconds": recycle_seconds,
+        }
+        self.engine = make_engine(url, **options)
+        self.replica = make_engine(replica_url, **options) if replica_url else self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.read_sessions = async_sessionmaker(
             self.replica, expire_on_commit=False, autoflush=False

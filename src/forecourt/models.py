@@ -1,6 +1,7 @@
 """Import every area's tables so metadata is complete (Alembic, tests)."""
 
 from forecourt.auth import models as auth_models
+from forecourt.backoffice import models as backoffice_models
 from forecourt.db import Base
 from forecourt.fuel import models as fuel_models
 from forecourt.invoice import models as invoice_models
@@ -15,6 +16,7 @@ from forecourt.wallet import models as wallet_models
 __all__ = [
     "Base",
     "auth_models",
+    "backoffice_models",
     "fuel_models",
     "invoice_models",
     "loyalty_models",

@@ -174,6 +174,8 @@ def build(settings: Settings) -> Runtime:
         settings.database_url,
         replica_url=settings.database_replica_url,
         pool_size=settings.database_pool_size,
+        pre_ping=settings.database_pre_ping,
+        recycle_seconds=settings.database_pool_recycle_seconds,
     )
     runtime = Runtime(settings=settings, db=db, secrets=secrets.load(settings))
     runtime.tasks = TaskRuntime(runtime)

@@ -18,6 +18,7 @@ from forecourt.outbox.dispatcher import Dispatcher, Kick
 from forecourt.outbox.models import OutboxEvent, ProcessedEvent
 from forecourt.outbox.processor import Outcome, process_event
 from forecourt.outbox.registry import HandlerRegistry
+from forecourt.outbox.repository import Claimed
 from forecourt.outbox.retry import RetryPolicy
 from forecourt.worker.task_runtime import TaskRuntime
 from tests.outbox.conftest import T0, FrozenClock, count_events, load_event, wait_until
@@ -192,7 +193,7 @@ async def test_refused_dispatch_backs_off_exponentially(
 ) -> None:
     refusals = 2
 
-    async def kick(event_id: int) -> None:
+    async def kick(event: Claimed) -> None:
         nonlocal refusals
         if refusals:
             refusals -= 1
@@ -271,9 +272,9 @@ async def test_two_dispatchers_hand_on_each_event_exactly_once(
     kicked: dict[str, list[int]] = {"a": [], "b": []}
 
     def kicker(name: str) -> Kick:
-        async def kick(event_id: int) -> None:
-            kicked[name].append(event_id)
-            await tasks.process_event.kiq(event_id)
+        async def kick(event: Claimed) -> None:
+            kicked[name].append(event.id)
+            await tasks.process_event.kiq(event.id)
 
         return kick
 
@@ -392,8 +393,8 @@ async def test_metrics_count_dispatches_failures_and_backlog(
     dispatched = sample("forecourt_outbox_dispatched_total")
     failed = sample("forecourt_outbox_dispatch_failed_total")
 
-    async def kick(event_id: int) -> None:
-        if event_id == refused:
+    async def kick(event: Claimed) -> None:
+        if event.id == refused:
             raise ConnectionError("broker down")
 
     tasks.dispatcher.kick = kick

@@ -28,6 +28,7 @@ from forecourt.auth.schemas import (
     TokenPair,
     WeChatLoginIn,
 )
+from forecourt.backoffice import audit
 from forecourt.deps import AnyStaff, Manager, Member, Public, ReadSession, RuntimeDep, Session
 
 logins = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Public])
@@ -148,7 +149,17 @@ async def list_staff(
 @staff.post("", response_model=StaffOut, status_code=status.HTTP_201_CREATED)
 async def create_staff(session: Session, principal: Manager, body: StaffCreate) -> StaffOut:
     """Create an account: any role (hq_admin) or an attendant of the caller's stations."""
-    return await accounts.create_staff_as(session, principal=principal, data=body)
+    out = await accounts.create_staff_as(session, principal=principal, data=body)
+    audit.record(
+        session,
+        principal,
+        "staff.created",
+        subject_type="staff",
+        subject_id=out.id,
+        station_id=out.station_ids[0] if len(out.station_ids) == 1 else None,
+        details={"username": out.username, "role": out.role, "station_ids": out.station_ids},
+    )
+    return out
 
 
 @staff.get("/{staff_id}", response_model=StaffOut)
@@ -162,7 +173,17 @@ async def update_staff(
     session: Session, principal: Manager, staff_id: int, body: StaffUpdate
 ) -> StaffOut:
     """Change name, role, active flag or stations (hq_admin; manager: own attendants)."""
-    return await accounts.update_staff(session, principal=principal, staff_id=staff_id, data=body)
+    out = await accounts.update_staff(session, principal=principal, staff_id=staff_id, data=body)
+    audit.record(
+        session,
+        principal,
+        "staff.updated",
+        subject_type="staff",
+        subject_id=staff_id,
+        station_id=out.station_ids[0] if len(out.station_ids) == 1 else None,
+        details={"changes": body.model_dump(mode="json", exclude_unset=True)},
+    )
+    return out
 
 
 @staff.post("/{staff_id}/password", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from forecourt.backoffice import audit
 from forecourt.deps import HqAdmin, Manager, Public, ReadSession, Session
 from forecourt.fuel import service
 from forecourt.fuel.schemas import (
@@ -20,6 +21,11 @@ from forecourt.fuel.schemas import (
 )
 
 router = APIRouter(tags=["fuel"])
+
+
+def _price_details(price: PriceOut) -> dict[str, object]:
+    """What the audit log keeps of a price change."""
+    return {"grade": price.grade, "price_fen": price.price_fen, "effective_at": price.effective_at}
 
 
 @router.get("/grades", response_model=list[GradeOut], dependencies=[Public])
@@ -69,7 +75,17 @@ async def set_price(
     session: Session, principal: Manager, station_id: int, body: PriceIn
 ) -> PriceOut:
     """Set or schedule a list price; refused above the provincial cap (head office, manager)."""
-    return await service.set_price(session, principal=principal, station_id=station_id, data=body)
+    price = await service.set_price(session, principal=principal, station_id=station_id, data=body)
+    audit.record(
+        session,
+        principal,
+        "price.scheduled",
+        subject_type="price",
+        subject_id=price.id,
+        station_id=station_id,
+        details=_price_details(price),
+    )
+    return price
 
 
 @router.delete("/admin/stations/{station_id}/prices/{price_id}", response_model=PriceOut)
@@ -77,9 +93,19 @@ async def cancel_price(
     session: Session, principal: Manager, station_id: int, price_id: int
 ) -> PriceOut:
     """Cancel a scheduled price before it takes effect (head office, manager)."""
-    return await service.cancel_price(
+    price = await service.cancel_price(
         session, principal=principal, station_id=station_id, price_id=price_id
     )
+    audit.record(
+        session,
+        principal,
+        "price.cancelled",
+        subject_type="price",
+        subject_id=price.id,
+        station_id=station_id,
+        details=_price_details(price),
+    )
+    return price
 
 
 @router.get("/admin/stations/{station_id}/prices/history", response_model=list[PriceOut])

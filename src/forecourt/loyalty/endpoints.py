@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, status
 from pydantic import BaseModel
 
+from forecourt.backoffice import audit
 from forecourt.deps import HqAdmin, Member, Public, ReadSession, RuntimeDep, Session
 from forecourt.kit import clock
 from forecourt.loyalty import crm, repository, service, views
@@ -154,6 +155,14 @@ async def adjust(
             reason=body.reason,
             actor=principal.subject,
             now=clock.now(),
+        )
+        audit.record(
+            session,
+            principal,
+            "points.adjusted",
+            subject_type="member",
+            subject_id=member_id,
+            details={"points": body.points, "reason": body.reason, "entry_id": row.id},
         )
         return views.admin_entry_out(row)
 

@@ -16,7 +16,7 @@ from forecourt.outbox.retry import RetryPolicy
 
 log = logging.getLogger("forecourt.outbox")
 
-Kick = Callable[[int], Awaitable[None]]
+Kick = Callable[[repository.Claimed], Awaitable[None]]
 
 
 class Dispatcher:
@@ -67,7 +67,7 @@ class Dispatcher:
         if not claimed:
             return 0
         results = await asyncio.gather(
-            *(asyncio.wait_for(self.kick(event.id), self.kick_timeout) for event in claimed),
+            *(asyncio.wait_for(self.kick(event), self.kick_timeout) for event in claimed),
             return_exceptions=True,
         )
         sent = [event.id for event, result in zip(claimed, results, strict=True) if result is None]

@@ -18,56 +18,74 @@ Outcome = Literal["done", "skipped", "failed"]
 
 
 async def process_event(
-    db: Database, registry: HandlerRegistry, policy: RetryPolicy, event_id: int
+    db: Database,
+    registry: HandlerRegistry,
+    policy: RetryPolicy,
+    event_id: int,
+    known: Event | None = None,
 ) -> dict[str, Outcome]:
     """Run every handler of the event's topic; reschedule the event when any of them failed.
 
     A handler that already applied the event (its processed_events marker exists) is skipped,
     so a duplicate or concurrent delivery changes nothing. One handler failing never stops
     the others; the event comes back after the policy's delay and only the failed ones rerun.
+    `known` is the event as the dispatcher claimed it (saves reading it again).
     """
+    event = known if known is not None else await _load(db, event_id)
+    if event is None:
+        return {}
+    handlers = registry.for_topic(event.topic)
+    if not handlers:
+        return {}
+    outcomes: dict[str, Outcome] = {}
+    errors: list[str] = []
+    for handler in handlers:
+        outcome, error = await _run(db, handler, event)
+        outcomes[handler.name] = outcome
+        if error:
+            errors.append(f"{handler.name}: {error}")
+    if errors:
+        await _retry_later(db, policy, event, errors)
+    return outcomes
+
+
+async def _load(db: Database, event_id: int) -> Event | None:
     async with db.sessions() as session:
         row = await repository.get(session, event_id)
         if row is None:
             log.warning("outbox event not found (purged?)", extra={"event_id": event_id})
-            return {}
-        event = Event(
+            return None
+        return Event(
             id=row.id,
             topic=row.topic,
             payload=dict(row.payload),
             created_at=row.created_at,
             attempts=row.attempts,
         )
-    outcomes: dict[str, Outcome] = {}
-    errors: list[str] = []
-    for handler in registry.for_topic(event.topic):
-        outcome, error = await _run(db, handler, event)
-        outcomes[handler.name] = outcome
-        if error:
-            errors.append(f"{handler.name}: {error}")
-    if errors:
-        async with db.unit_of_work() as session:
-            retry_at = await repository.reschedule(
-                session,
-                event.id,
-                attempts=event.attempts,
-                error="\n".join(errors),
-                now=clock.now(),
-                policy=policy,
-            )
-        metrics.RETRIED.inc()
-        level = logging.ERROR if event.attempts + 1 >= policy.warn_after else logging.WARNING
-        log.log(
-            level,
-            "outbox event handlers failed; retrying",
-            extra={
-                "event_id": event.id,
-                "topic": event.topic,
-                "attempts": event.attempts + 1,
-                "retry_at": retry_at.isoformat() if retry_at else None,
-            },
+
+
+async def _retry_later(db: Database, policy: RetryPolicy, event: Event, errors: list[str]) -> None:
+    async with db.unit_of_work() as session:
+        retry_at = await repository.reschedule(
+            session,
+            event.id,
+            attempts=event.attempts,
+            error="\n".join(errors),
+            now=clock.now(),
+            policy=policy,
         )
-    return outcomes
+    metrics.RETRIED.inc()
+    level = logging.ERROR if event.attempts + 1 >= policy.warn_after else logging.WARNING
+    log.log(
+        level,
+        "outbox event handlers failed; retrying",
+        extra={
+            "event_id": event.id,
+            "topic": event.topic,
+            "attempts": event.attempts + 1,
+            "retry_at": retry_at.isoformat() if retry_at else None,
+        },
+    )
 
 
 async def _run(db: Database, handler: Handler, event: Event) -> tuple[Outcome, str | None]:

@@ -21,11 +21,13 @@ _NO_SYNC = {"synchronize_session": False}
 
 @dataclass(frozen=True)
 class Claimed:
-    """An event this dispatcher holds until `lease_until`."""
+    """An event this dispatcher holds until `lease_until`, as it was when claimed."""
 
     id: int
     topic: str
     attempts: int
+    payload: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,26 @@ async def claim(
         update(OutboxEvent)
         .where(target, OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= now)
         .values(available_at=lease_until)
-        .returning(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.attempts)
+        .returning(
+            OutboxEvent.id,
+            OutboxEvent.topic,
+            OutboxEvent.attempts,
+            OutboxEvent.payload,
+            OutboxEvent.created_at,
+        )
     )
     rows = (await session.execute(stmt, execution_options=_NO_SYNC)).all()
-    return sorted((Claimed(id=r.id, topic=r.topic, attempts=r.attempts) for r in rows), key=_id)
+    claimed = (
+        Claimed(
+            id=r.id,
+            topic=r.topic,
+            attempts=r.attempts,
+            payload=dict(r.payload),
+            created_at=r.created_at,
+        )
+        for r in rows
+    )
+    return sorted(claimed, key=_id)
 
 
 def _id(claimed: Claimed) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt import outbox
 from forecourt.auth.tokens import Principal
+from forecourt.backoffice import audit
 from forecourt.config import Settings
 from forecourt.errors import FieldError
 from forecourt.kit import serials
@@ -328,7 +329,7 @@ async def request_refund(
             + (f" ({held} fen await approval)" if held else ""),
             errors=[FieldError("amount_fen", f"must be at most {left}")],
         )
-    return await start_refund(
+    refund = await start_refund(
         session,
         order=order,
         payment=payment,
@@ -340,6 +341,22 @@ async def request_refund(
         now=now,
         needs_approval=amount_fen > settings.refund_approval_fen,
     )
+    audit.record(
+        session,
+        principal,
+        "refund.requested",
+        subject_type="refund",
+        subject_id=refund.id,
+        station_id=order.station_id,
+        details={
+            "order_id": order.id,
+            "amount_fen": amount_fen,
+            "reason": reason,
+            "status": refund.status,
+        },
+        now=now,
+    )
+    return refund
 
 
 async def decide_refund(
@@ -355,12 +372,22 @@ async def decide_refund(
     refund = await repository.lock_refund(session, refund_id)
     if refund is None:
         raise RefundNotFound(f"no refund {refund_id}")
-    await orders.staff_order(session, principal=principal, order_id=refund.order_id)
+    order = await orders.staff_order(session, principal=principal, order_id=refund.order_id)
     if refund.status != "pending_approval":
         raise RefundNotPending(f"refund {refund.id} is {refund.status}")
     if refund.requested_by == principal.subject:
         raise SelfApproval("another manager must approve this refund")
     refund.approved_by = principal.subject
+    audit.record(
+        session,
+        principal,
+        "refund.decided",
+        subject_type="refund",
+        subject_id=refund.id,
+        station_id=order.station_id,
+        details={"order_id": order.id, "amount_fen": refund.amount_fen, "approve": approve},
+        now=now,
+    )
     payment = await repository.payment(session, refund.payment_id)
     assert payment is not None
     if not approve:

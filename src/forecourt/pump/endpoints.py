@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.auth.tokens import Principal
+from forecourt.backoffice import audit
 from forecourt.deps import AnyStaff, Manager, Public, ReadSession, RuntimeDep, Session
 from forecourt.kit import clock
 from forecourt.pump import equipment, sales, service
@@ -50,6 +51,27 @@ def _sale_out(view: sales.SaleView) -> SaleOut:
         status=view.status,
         locked_by=view.locked_by,
         lock_expires_at=view.lock_expires_at,
+    )
+
+
+def _audit_sale(
+    session: AsyncSession,
+    principal: Principal,
+    action: audit.Action,
+    sale: sales.SaleView | SaleOut,
+    *,
+    station_id: int | None = None,
+) -> None:
+    """Audit a staff action on a pump sale."""
+    station = sale.station_id if isinstance(sale, sales.SaleView) else station_id
+    audit.record(
+        session,
+        principal,
+        action,
+        subject_type="pump_sale",
+        subject_id=f"{sale.fp}/{sale.seq}",
+        station_id=station,
+        details={"fp": sale.fp, "seq": sale.seq, "amount_fen": sale.amount_fen},
     )
 
 
@@ -230,6 +252,15 @@ async def stop_pump(
     """Stop a fuelling point now (409 pump_offline when its gateway is offline)."""
     await scoped_station(session, principal=principal, station_id=station_id)
     command_id = await service.stop(session, station_id=station_id, fp_number=fp_number)
+    audit.record(
+        session,
+        principal,
+        "pump.stopped",
+        subject_type="fuelling_point",
+        subject_id=fp_number,
+        station_id=station_id,
+        details={"command_id": command_id},
+    )
     return CommandAccepted(command_id=command_id)
 
 
@@ -287,6 +318,7 @@ async def lock_sale(
         ttl_seconds=runtime.settings.pump_lock_ttl_seconds,
         now=clock.now(),
     )
+    _audit_sale(session, principal, "sale.locked", view)
     return _sale_out(view)
 
 
@@ -310,9 +342,11 @@ async def clear_sale(
     session: Session, principal: AnyStaff, station_id: int, fp_number: FpNumber, seq: Seq
 ) -> SaleOut:
     """Paid at the counter: clear a sale this staff member locked."""
-    return await _staff_sale(
+    out = await _staff_sale(
         service.clear_sale, session, principal, station_id=station_id, fp_number=fp_number, seq=seq
     )
+    _audit_sale(session, principal, "sale.cleared", out, station_id=station_id)
+    return out
 
 
 @admin.post("/price-table", response_model=CommandAccepted, status_code=status.HTTP_202_ACCEPTED)

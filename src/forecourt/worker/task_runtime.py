@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker, TaskiqScheduler
@@ -15,8 +15,9 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from forecourt.outbox import metrics, processor
 from forecourt.outbox.dispatcher import Dispatcher
-from forecourt.outbox.registry import HandlerRegistry
+from forecourt.outbox.registry import Event, HandlerRegistry
 from forecourt.outbox.registry import handlers as default_handlers
+from forecourt.outbox.repository import Claimed
 from forecourt.outbox.retry import RetryPolicy
 from forecourt.worker import brokers
 from forecourt.worker.discovery import discover
@@ -154,14 +155,24 @@ class TaskRuntime:
         """Drop acknowledged messages from the Redis stream (0 elsewhere)."""
         return await brokers.trim_acknowledged(self.broker)
 
-    async def _kick(self, event_id: int) -> None:
-        await self.process_event.kiq(event_id)
+    async def _kick(self, event: Claimed) -> None:
+        claimed = {
+            "topic": event.topic,
+            "payload": event.payload,
+            "created_at": event.created_at.isoformat(),
+            "attempts": event.attempts,
+        }
+        await self.process_event.kiq(event.id, 0, claimed)
 
     def _register_process_event(self) -> AsyncTaskiqDecoratedTask[Any, Any]:
-        async def process_event(event_id: int, round_: int = 0) -> dict[str, str]:
+        async def process_event(
+            event_id: int, round_: int = 0, claimed: dict[str, Any] | None = None
+        ) -> dict[str, str]:
+            """Run the event's handlers; `claimed` is the event as claimed (no re-read)."""
+            known = _event(event_id, claimed) if claimed is not None and round_ == 0 else None
             try:
                 outcomes = await processor.process_event(
-                    self.runtime.db, self.handlers, self.policy, event_id
+                    self.runtime.db, self.handlers, self.policy, event_id, known
                 )
             except Exception:
                 # The database did not answer, so the event cannot be rescheduled there and the
@@ -190,3 +201,14 @@ class TaskRuntime:
 
         schedule = {"cron": job.cron, "cron_offset": CRON_TZ, "schedule_id": job.name}
         return self.broker.register_task(run, task_name=job.task_name, schedule=[schedule])
+
+
+def _event(event_id: int, claimed: dict[str, Any]) -> Event:
+    """The event as the dispatcher claimed it, from the task's message."""
+    return Event(
+        id=event_id,
+        topic=str(claimed["topic"]),
+        payload=dict(claimed["payload"]),
+        created_at=datetime.fromisoformat(str(claimed["created_at"])),
+        attempts=int(claimed["attempts"]),
+    )

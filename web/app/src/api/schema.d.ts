@@ -3,6 +3,101 @@
 // Regenerate with `make app-client`; `make app` fails when this file is out of date.
 
 export interface paths {
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    action?: ("price.scheduled" | "price.cancelled" | "refund.requested" | "refund.decided" | "points.adjusted" | "sale.locked" | "sale.cleared" | "pump.stopped" | "shift.opened" | "shift.closed" | "staff.created" | "staff.updated") | null;
+                    cursor?: string | null;
+                    limit?: number;
+                    since?: string | null;
+                    staff_id?: number | null;
+                    station_id?: number | null;
+                    until?: string | null;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AuditPage"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    days?: number;
+                    station_id?: number | null;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DashboardOut"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/grades": {
         parameters: {
             query?: never;
@@ -1019,6 +1114,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/reconciliations/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    date?: string | null;
+                    format?: "csv" | "xlsx";
+                    provider?: string | null;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/refunds/{refund_id}/decision": {
         parameters: {
             query?: never;
@@ -1061,6 +1200,144 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shifts/{shift_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    shift_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ShiftOut"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shifts/{shift_id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: {
+                    "Idempotency-Key"?: string | null;
+                };
+                path: {
+                    shift_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ShiftCloseIn"];
+                };
+            };
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ShiftOut"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/shifts/{shift_id}/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    shift_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2006,6 +2283,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/stations/{station_id}/orders/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    format?: "csv" | "xlsx";
+                    limit?: number;
+                    since?: string | null;
+                    status?: string | null;
+                    until?: string | null;
+                };
+                header?: never;
+                path: {
+                    station_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/stations/{station_id}/price-table": {
         parameters: {
             query?: never;
@@ -2262,6 +2587,174 @@ export interface paths {
                     content: {
                         "application/json": components["schemas"]["StaffRedemptionOut"][];
                     };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/stations/{station_id}/shifts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string | null;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    station_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ShiftPage"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    station_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["ShiftOpenIn"] | null;
+                };
+            };
+            responses: {
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ShiftOut"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/stations/{station_id}/shifts/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    station_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ShiftOut"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["HTTPValidationError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/stations/{station_id}/shifts/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: {
+                    format?: "csv" | "xlsx";
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    station_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 422: {
                     headers: {
@@ -5363,9 +5856,36 @@ export interface components {
             status: "pending" | "sent" | "played" | "expired" | "rejected" | "failed";
             text: string;
         };
+        AuditOut: {
+            action: string;
+            /** Format: date-time */
+            at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            id: number;
+            staff_id: number;
+            staff_name: string | null;
+            station_id: number | null;
+            subject_id: string;
+            subject_type: string;
+        };
+        AuditPage: {
+            items: components["schemas"]["AuditOut"][];
+            next_cursor: string | null;
+        };
         BonusTierOut: {
             bonus_fen: number;
             min_fen: number;
+        };
+        Bucket: {
+            gross_fen: number;
+            label: string;
+            net_fen: number;
+            orders: number;
+            /** Format: date-time */
+            start: string;
+            volume_ml: number;
         };
         CancelIn: {
             /** @default 会员取消 */
@@ -5404,6 +5924,18 @@ export interface components {
         };
         CommandAccepted: {
             command_id: string;
+        };
+        DashboardOut: {
+            by_grade: components["schemas"]["Line"][];
+            by_method: components["schemas"]["Line"][];
+            days: number;
+            /** Format: date-time */
+            end: string;
+            series: components["schemas"]["Bucket"][];
+            /** Format: date-time */
+            start: string;
+            station_id: number | null;
+            totals: components["schemas"]["Line"];
         };
         DeliveryIn: {
             client_ref: string;
@@ -5621,6 +6153,15 @@ export interface components {
             order_ids: string[];
             title?: components["schemas"]["TitleIn"] | null;
             title_id?: number | null;
+        };
+        Line: {
+            discounts_fen: number;
+            gross_fen: number;
+            key: string;
+            net_fen: number;
+            orders: number;
+            refunds_fen: number;
+            volume_ml: number;
         };
         LineOut: {
             amount_fen: number;
@@ -5972,6 +6513,59 @@ export interface components {
             daily_cap: number;
             growth: number;
             shares_today: number;
+        };
+        ShiftCloseIn: {
+            cash_counted_fen: number;
+            note?: string | null;
+        };
+        ShiftOpenIn: {
+            note?: string | null;
+        };
+        ShiftOut: {
+            cash_counted_fen: number | null;
+            cash_expected_fen: number | null;
+            closed_at: string | null;
+            closed_by: number | null;
+            closed_by_name: string | null;
+            id: number;
+            net_fen: number | null;
+            note: string | null;
+            /** Format: date-time */
+            opened_at: string;
+            opened_by: number;
+            opened_by_name: string | null;
+            over_short_fen: number | null;
+            station_id: number;
+            station_name: string;
+            /** @enum {string} */
+            status: "open" | "closed";
+            totals: components["schemas"]["Totals"];
+            unpaid_sales: components["schemas"]["UnpaidSales"];
+            warnings: string[];
+            /** Format: date-time */
+            window_end: string;
+        };
+        ShiftPage: {
+            items: components["schemas"]["ShiftSummary"][];
+            next_cursor: string | null;
+        };
+        ShiftSummary: {
+            cash_counted_fen: number | null;
+            cash_expected_fen: number | null;
+            closed_at: string | null;
+            closed_by: number | null;
+            closed_by_name: string | null;
+            id: number;
+            net_fen: number | null;
+            note: string | null;
+            /** Format: date-time */
+            opened_at: string;
+            opened_by: number;
+            opened_by_name: string | null;
+            over_short_fen: number | null;
+            station_id: number;
+            /** @enum {string} */
+            status: "open" | "closed";
         };
         SmsLoginIn: {
             code: string;
@@ -6325,6 +6919,27 @@ export interface components {
         };
         TopUpIn: {
             amount_fen: number;
+        };
+        Totals: {
+            by_grade: components["schemas"]["Line"][];
+            by_method: components["schemas"]["Line"][];
+            total: components["schemas"]["Line"];
+        };
+        UnpaidSale: {
+            amount_fen: number;
+            /** Format: date-time */
+            ended_at: string;
+            fp: number;
+            grade: string;
+            nozzle: number;
+            seq: number;
+            status: string;
+            volume_ml: number;
+        };
+        UnpaidSales: {
+            amount_fen: number;
+            count: number;
+            items: components["schemas"]["UnpaidSale"][];
         };
         ValidationError: {
             ctx?: Record<string, never>;
