@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from forecourt.kit import clock
+from forecourt.outbox.models import OutboxEvent
 from forecourt.pump import alerts as pump_alerts
 from forecourt.pump import service
-from forecourt.pump.commands import PumpBusy, PumpOffline
+from forecourt.pump.commands import COMMAND_EVENT, PumpBusy, PumpOffline
 from forecourt.pump.domain import Preset
 from forecourt.pump.models import PumpCommand, PumpSale
 from forecourt.runtime import Runtime
@@ -24,6 +25,19 @@ async def _command(runtime: Runtime, command_id: str) -> PumpCommand:
         row = (await session.scalars(select(PumpCommand).where(PumpCommand.id == command_id))).one()
         session.expunge(row)
         return row
+
+
+async def _pending_resends(runtime: Runtime, command_id: str) -> list[int]:
+    """Undispatched outbox events that would resend this command."""
+    async with runtime.db.read_only() as session:
+        stmt = select(OutboxEvent.id, OutboxEvent.payload).where(
+            OutboxEvent.topic == COMMAND_EVENT, OutboxEvent.dispatched_at.is_(None)
+        )
+        return [
+            i
+            for i, payload in (await session.execute(stmt)).all()
+            if payload.get("command_id") == command_id
+        ]
 
 
 async def _sale(runtime: Runtime, station_id: int, seq: int) -> PumpSale | None:
@@ -66,6 +80,12 @@ async def test_pay_at_pump_authorise_fuel_sale_clear(link: Runtime) -> None:
 
     await eventually(authorised, what="authorise acked")
     assert len(gateway.commands) == 1
+
+    async def no_resend_left() -> bool:  # the first publication's event is marked just after
+        return await _pending_resends(link, command_id) == []
+
+    await eventually(no_resend_left, within=3, what="resend withdrawn by the answer")
+    assert (await _command(link, command_id)).resend_event_id is None
     sent = gateway.commands[0]
     assert (sent["type"], sent["fp"], sent["auth_ref"], sent["nozzle"]) == (
         "authorise",

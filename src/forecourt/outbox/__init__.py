@@ -1,6 +1,6 @@
 """Transactional outbox: publish events in a unit of work, handle them after it commits."""
 
 from forecourt.outbox.registry import Event, HandlerRegistry, handlers, handles
-from forecourt.outbox.service import publish
+from forecourt.outbox.service import cancel, publish
 
-__all__ = ["Event", "HandlerRegistry", "handlers", "handles", "publish"]
+__all__ = ["Event", "HandlerRegistry", "cancel", "handlers", "handles", "publish"]

@@ -158,6 +158,14 @@ async def reschedule(
     return retry_at if changed else None
 
 
+async def cancel(session: AsyncSession, event_id: int) -> bool:
+    """Delete an event that has not been handed on yet; False when it was (or is gone)."""
+    stmt = delete(OutboxEvent).where(
+        OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None)
+    )
+    return _rowcount(await session.execute(stmt, execution_options=_NO_SYNC)) > 0
+
+
 async def get(session: AsyncSession, event_id: int) -> OutboxEvent | None:
     """One event by id."""
     return await session.get(OutboxEvent, event_id)

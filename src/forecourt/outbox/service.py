@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from forecourt.kit import clock
+from forecourt.outbox import repository
 from forecourt.outbox.models import OutboxEvent
 
 TOPIC_MAX = 80
@@ -49,6 +50,14 @@ def publish(
     session.add(row)
     session.info[_PUBLISHED] = True
     return row
+
+
+async def cancel(session: AsyncSession, event_id: int) -> bool:
+    """Withdraw a scheduled event in the caller's unit of work, unless it was handed on already.
+
+    A claimed event may still run once; its handler must find nothing to do (as for any repeat).
+    """
+    return await repository.cancel(session, event_id)
 
 
 def on_commit(engine: Engine, wake: Callable[[], None]) -> Callable[[], None]:

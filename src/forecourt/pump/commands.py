@@ -331,13 +331,15 @@ async def prepare_publish(
     code = await repository.station_code(session, row.station_id)
     if code is None:
         return None
-    row.status = "sent"
-    row.attempts += 1
-    row.sent_at = now
     resend_at = now + timedelta(seconds=resend_seconds)
     if row.valid_until is not None:
         resend_at = min(resend_at, row.valid_until)
-    outbox.publish(session, COMMAND_EVENT, {"command_id": row.id}, available_at=resend_at)
+    resend = outbox.publish(session, COMMAND_EVENT, {"command_id": row.id}, available_at=resend_at)
+    await session.flush()  # the resend's id, before the command's own changes (one UPDATE)
+    row.status = "sent"
+    row.attempts += 1
+    row.sent_at = now
+    row.resend_event_id = resend.id
     expiry = (
         int((row.valid_until - now).total_seconds()) + 1 if row.valid_until is not None else 3600
     )
@@ -417,6 +419,9 @@ async def apply_ack(
         effects.outcome = "duplicate"
         return effects
     row.acked_at = now
+    if row.resend_event_id is not None:  # answered: no resend check needed
+        await outbox.cancel(session, row.resend_event_id)
+        row.resend_event_id = None
     if ack.status == "ok":
         row.status = "done"
         metrics.COMMANDS.labels(row.type, "acked_ok").inc()

@@ -201,6 +201,8 @@ class PumpCommand(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The outbox event that resends the command if no answer comes; withdrawn on the answer.
+    resend_event_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class StationAlert(Base):
