@@ -12,13 +12,16 @@ export FORECOURT_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:54
 export FORECOURT_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 export FORECOURT_TEST_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: help venv demo serve test pytest lint format typecheck bench migrate clean app app-client
+.PHONY: help venv demo serve test pytest lint format typecheck bench migrate clean app app-client \
+	admin admin-client
 
 help:
 	@echo "make demo       run the whole platform on the embedded default (SQLite, sandboxes)"
 	@echo "make test       install everything, then lint, typecheck and run every test suite"
 	@echo "make app        build the driver app (web/app: H5 at /app, WeChat mini-program) with CI=1"
 	@echo "make app-client regenerate web/app's typed API client after an API change"
+	@echo "make admin      build the back-office console (web/admin, served at /admin)"
+	@echo "make admin-client regenerate web/admin's API types after an API change"
 	@echo "make lint | typecheck | format | bench | migrate | clean"
 
 $(UV):
@@ -57,9 +60,28 @@ app-client: $(APP_STAMP) $(OPENAPI_JSON)
 	cd $(APP) && node scripts/gen-api.mjs .openapi.json
 	cd $(APP) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
 
+# Back-office console (web/admin, Vue 3 + Vite + Element Plus + ECharts, served at /admin):
+# npm ci when node_modules is missing or the lock changed; its API types must match the
+# backend's OpenAPI document (drift fails the build); then vue-tsc and the Vite build.
+ADMIN := web/admin
+ADMIN_STAMP := $(ADMIN)/node_modules/.forecourt-installed
+
+$(ADMIN_STAMP): $(ADMIN)/package.json $(ADMIN)/package-lock.json
+	cd $(ADMIN) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+admin: $(ADMIN_STAMP) $(OPENAPI_JSON)
+	cd $(ADMIN) && node scripts/gen-api.mjs --check $(abspath $(OPENAPI_JSON))
+	cd $(ADMIN) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
+	cd $(ADMIN) && $(APP_BIN)/vite build --logLevel warn
+
+admin-client: $(ADMIN_STAMP) $(OPENAPI_JSON)
+	cd $(ADMIN) && node scripts/gen-api.mjs $(abspath $(OPENAPI_JSON))
+	cd $(ADMIN) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
+
 FORCE:
 
-demo: venv app
+demo: venv app admin
 	$(BIN)/forecourt demo
 
 serve: venv
@@ -79,7 +101,7 @@ format: venv
 typecheck: venv
 	$(BIN)/mypy src tests bench
 
-pytest: venv app
+pytest: venv app admin
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -91,3 +113,4 @@ bench: venv
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
 	rm -rf $(APP)/node_modules $(APP)/dist $(OPENAPI_JSON) artifacts/web
+	rm -rf $(ADMIN)/node_modules $(ADMIN)/dist

@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 APP_DIR = REPO / "web" / "app"
 APP_DIST = APP_DIR / "dist" / "build" / "h5"
 MP_DIST = APP_DIR / "dist" / "build" / "mp-weixin"
+ADMIN_DIST = REPO / "web" / "admin" / "dist"
 ARTIFACTS = REPO / "artifacts" / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -163,6 +164,7 @@ def _server_env(port: int, workdir: Path) -> dict[str, str]:
             "FORECOURT_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'web.db'}",
             "FORECOURT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "FORECOURT_APP_DIST_DIR": str(APP_DIST),
+            "FORECOURT_ADMIN_DIST_DIR": str(ADMIN_DIST),
             "FORECOURT_SIMULATOR_SPEED": "10",
             "FORECOURT_SIMULATOR_MAX_STATIONS": str(SIMULATED),
             "FORECOURT_SHOW_SANDBOX_SMS_CODE": "true",
@@ -337,5 +339,80 @@ async def sign_in(d: Driver, server: Server, phone: str) -> dict[str, Any]:
     await d.context.add_init_script(
         "if (location.protocol === 'http:' && !localStorage.getItem('fc.session')) "
         f"localStorage.setItem('fc.session', {json.dumps(stored)});"
+    )
+    return login
+
+
+# --- the back-office console (web/admin, served at /admin) ---
+
+
+@pytest.fixture(scope="session")
+def admin_build() -> Path:
+    """The built back-office console (`make admin`)."""
+    if not (ADMIN_DIST / "index.html").exists():
+        missing(f"the built back-office console at {ADMIN_DIST} (run `make admin`)")
+    return ADMIN_DIST
+
+
+@dataclass
+class Console:
+    """A browser context as a staff member's desktop: locale, errors seen, outside requests."""
+
+    context: BrowserContext
+    page: Page
+    errors: list[str]
+    external: list[str]
+    base: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/admin/"
+
+
+@pytest.fixture
+async def console(browser: Browser, server: Server, admin_build: Path) -> AsyncIterator[Console]:
+    """A fresh desktop browser (1440x900, zh-CN, Asia/Shanghai) that reaches only the server."""
+    context = await browser.new_context(
+        viewport={"width": 1440, "height": 900},
+        device_scale_factor=1,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    external: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+            await route.continue_()
+        else:
+            external.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_loopback)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield Console(context=context, page=page, errors=errors, external=external, base=server.base)
+    await context.close()
+
+
+async def staff_sign_in(c: Console, server: Server, username: str) -> dict[str, Any]:
+    """Put a signed-in staff member's session where the console keeps it (before it loads)."""
+    res = server.http.post(
+        "/api/v1/auth/staff/login",
+        json={"username": username, "password": server.staff_password(username)},
+    )
+    res.raise_for_status()
+    login: dict[str, Any] = res.json()
+    stored = json.dumps(
+        {
+            "access": login["access_token"],
+            "refresh": login["refresh_token"],
+            "staff": login["staff"],
+        }
+    )
+    await c.context.add_init_script(
+        "if (!localStorage.getItem('fc.admin')) "
+        f"localStorage.setItem('fc.admin', {json.dumps(stored)});"
     )
     return login
