@@ -133,6 +133,24 @@ class Server:
         data: dict[str, Any] = self.get(f"/api/v1/stations/{station}/nozzles")
         return data
 
+    def settle_at_counter(self, station: int = NEAREST_STATION) -> bool:
+        """The station's cashier takes cash for the oldest sale of a pump that holds three
+        unpaid ones (the simulator sends no car to such a pump); False when none does."""
+        unpaid: dict[int, list[dict[str, Any]]] = {}
+        for nozzle in self.nozzles(station)["nozzles"]:
+            unpaid.setdefault(nozzle["fp"], []).extend(nozzle["payable"])
+        full = [sales for sales in unpaid.values() if len(sales) >= 3]
+        if not full:
+            return False
+        oldest = min(full[0], key=lambda sale: sale["seq"])
+        headers = {"Authorization": f"Bearer {self.staff_token('attendant')}"}
+        base = f"/api/v1/admin/stations/{station}/fuelling-points/{oldest['fp']}/sales"
+        for step in ("lock", "clear"):
+            res = self.http.post(f"{base}/{oldest['seq']}/{step}", headers=headers)
+            if res.status_code != 200:  # paid or settled meanwhile: the grid moves anyway
+                return False
+        return True
+
     def wait_for(self, what: str, check: Any, timeout: float = 30.0, every: float = 0.3) -> Any:
         """Poll `check()` until it returns something truthy."""
         end = time.monotonic() + timeout

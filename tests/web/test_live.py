@@ -22,12 +22,20 @@ async def grid_state(page: Page) -> list[str]:
     return out
 
 
-async def wait_for_change(page: Page, before: list[str], within: float = 20.0) -> list[str]:
+async def wait_for_change(
+    page: Page, before: list[str], server: Server, within: float = 20.0
+) -> list[str]:
+    """The grid changes by itself; when every pump waits for payment, the cashier settles one
+    (as at a real station), after which a car comes to that pump."""
     end = time.monotonic() + within
+    quiet_since = time.monotonic()
     while time.monotonic() < end:
         now = await grid_state(page)
         if now != before:
             return now
+        if time.monotonic() - quiet_since > 3.0:
+            server.settle_at_counter()
+            quiet_since = time.monotonic()
         await asyncio.sleep(0.2)
     raise AssertionError("the nozzle grid did not change")
 
@@ -41,11 +49,12 @@ async def test_grid_follows_the_pumps_live(driver: Driver, server: Server, shots
     first = await grid_state(page)
     await shots(page, "before")
     # Without any reload, the tiles change as the simulator's cars lift, fuel and hang up.
-    second = await wait_for_change(page, first)
-    third = await wait_for_change(page, second)
+    second = await wait_for_change(page, first, server)
+    third = await wait_for_change(page, second, server)
     await shots(page, "after")
     assert first != third
     # Fuelling tiles show the litres running up.
+    server.settle_at_counter()
     await expect(page.locator("[data-test=nozzle][data-kind=fuelling]").first).to_contain_text(
         re.compile(r"\d+\.\d\dL"), timeout=20_000
     )
@@ -99,7 +108,7 @@ async def test_network_loss_and_reconnection(driver: Driver, server: Server, sho
     await expect(status).to_have_attribute("data-status", "live", timeout=30_000)
     assert len(sockets) > opened, "no new WebSocket after the network came back"
     before = await grid_state(page)
-    await wait_for_change(page, before)
+    await wait_for_change(page, before, server)
     await shots(page, "reconnected")
     assert_clean(await audit(page, "home after reconnecting", primary=False))
     assert not driver.errors
