@@ -63,7 +63,7 @@ def db_current() -> None:
 
 @seed_app.command("demo")
 def seed_demo() -> None:
-    """Load the Kunming demo stations, prices and staff accounts (idempotent)."""
+    """Load the Kunming demo stations, prices, staff and a month of history (idempotent)."""
     from forecourt.seed.demo import run as run_demo
 
     _prepare_var()

@@ -1,4 +1,4 @@
-"""`forecourt seed demo`: Kunming stations, prices under the Yunnan cap, staff accounts."""
+"""`forecourt seed demo`: Kunming stations, prices under the Yunnan cap, staff, a month of sales."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from forecourt.db import Database
 from forecourt.fuel.catalog import YUNNAN_CAPS_FEN
 from forecourt.fuel.models import StationPrice
 from forecourt.kit import clock, geo
+from forecourt.kit import secrets as process_secrets
 from forecourt.loyalty.seed import seed_loyalty
 from forecourt.seed.common import ensure_caps, ensure_grades
+from forecourt.seed.history import seed_history
+from forecourt.seed.history_sales import DAYS
 from forecourt.seed.kunming import BRAND_PRICES, STATIONS
 from forecourt.seed.pumps import seed_pumps
 from forecourt.station.models import Station
@@ -128,5 +131,12 @@ async def run(settings: Settings, *, console: Console) -> None:
         for username, _, role, codes in DEMO_STAFF:
             where = ", ".join(codes) or "all stations"
             console.print(f"staff  {username:<10} {passwords[username]:<14} {role} ({where})")
+        data_key = process_secrets.load(settings).data_key
+        with console.status("demo history"):
+            stations = await seed_history(db, data_key=data_key)
+        if stations:
+            console.print(f"[green]demo history: {DAYS} days of sales at {stations} stations[/]")
+        else:
+            console.print("demo history: every demo station already has sales, none added")
     finally:
         await db.dispose()

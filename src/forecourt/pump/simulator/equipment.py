@@ -3,6 +3,10 @@
 A real pump keeps its meters and TTC in its own memory; the simulator has none between runs,
 so it starts from what the server last stored (nozzle totalizers, newest sale per fuelling
 point). Sales the server never received from an earlier run are therefore not resent.
+
+A tank starts from its latest gauge reading carried forward by the book flows since (sales
+and deliveries after the reading), so the variance the station had is kept; a tank never read
+starts at its book stock.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.fuel import repository as fuel_repository
 from forecourt.kit import clock
-from forecourt.pump.models import FuellingPointRow, Gateway, Nozzle, PumpSale
+from forecourt.pump.models import FuellingPointRow, Gateway, Nozzle, PumpSale, Tank
 from forecourt.pump.simulator.gateway import StationSpec
 from forecourt.pump.simulator.pump import FpSpec, NozzleSpec
+from forecourt.pump.simulator.tanks import TankSpec
 from forecourt.station.models import Station
+from forecourt.tank import repository as tank_repository
+from forecourt.tank import service as tank_service
 
 
 async def equipped_station_codes(session: AsyncSession, *, limit: int) -> list[str]:
@@ -109,4 +116,38 @@ async def _load(session: AsyncSession, code: str) -> StationSpec | None:
         fps=fp_specs,
         prices={p.grade_code: p.price_fen for p in prices},
         price_version=version,
+        tanks=await _tanks(session, station.id, nozzles),
     )
+
+
+async def _tanks(
+    session: AsyncSession, station_id: int, nozzles: Sequence[Nozzle]
+) -> tuple[TankSpec, ...]:
+    """The station's active tanks with their stock now and the nozzles piped to them."""
+    tanks = await tank_repository.tanks_of(session, station_ids=[station_id], active_only=True)
+    if not tanks:
+        return ()
+    book = await tank_service.book_stock(session, tanks)
+    specs: list[TankSpec] = []
+    for tank in tanks:
+        if tank.capacity_ml <= 0:
+            continue  # misconfigured: no gauge could read it
+        stock = await _stock(session, tank, book[tank.id])
+        specs.append(
+            TankSpec(
+                number=tank.number,
+                grade=tank.grade_code,
+                capacity_ml=tank.capacity_ml,
+                volume_ml=min(max(stock, 0), tank.capacity_ml),
+                nozzles=tuple(n.number for n in nozzles if n.tank_id == tank.id),
+            )
+        )
+    return tuple(specs)
+
+
+async def _stock(session: AsyncSession, tank: Tank, book_now: int) -> int:
+    """The latest measured stock moved on by the book flows since it was read, else book."""
+    if tank.measured_ml is None or tank.measured_at is None:
+        return book_now
+    then = await tank_service.book_stock(session, [tank], at=tank.measured_at)
+    return tank.measured_ml + book_now - then[tank.id]

@@ -28,6 +28,7 @@ from forecourt.pump.simulator.pump import (
     Reject,
     SimError,
 )
+from forecourt.pump.simulator.tanks import TankConfig, TankGauge, TankSpec
 
 log = logging.getLogger("forecourt.simulator")
 
@@ -75,6 +76,7 @@ class StationSpec:
     prices: dict[str, int]
     price_version: int | None = None
     speakers: tuple[int, ...] = (1,)
+    tanks: tuple[TankSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class GatewayConfig:
     reconnect_seconds: float = 1.0
     firmware: str = "forecourt-sim-1"
     command_memory: int = 10_000
+    tank_reading_seconds: float = 60.0
+    tank: TankConfig = field(default_factory=TankConfig)
 
 
 class GatewaySim:
@@ -115,9 +119,23 @@ class GatewaySim:
         self.events = EventCounter(start)
         self._block_end = start + EVENT_BLOCK
         self.prices = PriceBook(station.prices, station.price_version)
+        # The gauge has its own random stream: its draws never shift the pumps' ones.
+        self.tanks = TankGauge(
+            station.code,
+            station.tanks,
+            self.events,
+            config=self.config.tank,
+            reading_seconds=self.config.tank_reading_seconds,
+            rng=random.Random(self.rng.random()) if station.tanks else None,
+        )
         self.pumps: dict[int, PumpSim] = {
             spec.number: PumpSim(
-                spec, self.prices, self.events, config=self.config.pump, rng=self.rng
+                spec,
+                self.prices,
+                self.events,
+                config=self.config.pump,
+                rng=self.rng,
+                on_sale=self.tanks.sale,
             )
             for spec in station.fps
         }
@@ -284,14 +302,14 @@ class GatewaySim:
                 await self.clock.sleep(self.config.reconnect_seconds)
 
     def _startup(self, now: datetime) -> list[Outgoing]:
-        """Online, every fp's state, then every unacknowledged sale (section 3.1)."""
+        """Online, fp states, unacknowledged sales (3.1), then unacknowledged deliveries (8)."""
         online = protocol.DeviceStatus(
             online=True, ts=now, firmware=self.config.firmware, volume_resolution_ml=1
         )
         out = [Outgoing(TopicKind.GATEWAY_ONLINE, None, online)]
         for pump in self.pumps.values():
             out += pump.reconnected(now)
-        return out
+        return out + self.tanks.reconnected(now)
 
     async def _publish(self, client: LinkClient) -> None:
         queue = self._queue
@@ -323,7 +341,8 @@ class GatewaySim:
             if pump is not None:
                 pump.sale_acked(msg)
         elif isinstance(msg, protocol.DeliveryAck):
-            pass  # the simulator has no tank gauge
+            assert decoded.topic.number is not None
+            self.tanks.delivery_acked(decoded.topic.number, msg)
         elif decoded.topic.kind is TopicKind.COMMAND:
             self._command(msg)
 
@@ -456,4 +475,5 @@ class GatewaySim:
             out = self._switch_prices(now)
             for pump in self.pumps.values():
                 out += pump.tick(now, dt, online=self.online)
+            out += self.tanks.tick(now, dt, online=self.online)
             self._emit(out)

@@ -194,6 +194,8 @@ class PumpSim:
     events: EventCounter
     config: PumpConfig = field(default_factory=PumpConfig)
     rng: random.Random = field(default_factory=random.Random)
+    on_sale: Callable[[protocol.SaleReport], None] | None = None
+    """Called with every new sale (the gateway draws its volume from the tank)."""
 
     def __post_init__(self) -> None:
         self.number = self.spec.number
@@ -596,6 +598,8 @@ class PumpSim:
         held = HeldSale(report, resend_in=self.config.sale_resend_seconds)
         self.held[self.ttc] = held
         self.tx = None
+        if self.on_sale is not None:
+            self.on_sale(report)
         return held
 
     def _prune(self) -> None:

@@ -128,7 +128,7 @@ export const AVAILABILITY: Record<string, string> = {
 }
 
 export function gradeName(code: string | null | undefined): string {
-  if (code === null || code === undefined) return '—'
+  if (code === null || code === undefined || code === '') return '—'
   return Number(code) <= 0 ? `${code}#柴油` : `${code}#汽油`
 }
 
