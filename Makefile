@@ -70,13 +70,15 @@ $(ADMIN_STAMP): $(ADMIN)/package.json $(ADMIN)/package-lock.json
 	cd $(ADMIN) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-admin: $(ADMIN_STAMP) $(OPENAPI_JSON)
-	cd $(ADMIN) && node scripts/gen-api.mjs --check $(abspath $(OPENAPI_JSON))
+ADMIN_GEN := node ../app/scripts/gen-api.mjs --name admin --out src/api/schema.d.ts
+
+admin: $(APP_STAMP) $(ADMIN_STAMP) $(OPENAPI_JSON)
+	cd $(ADMIN) && $(ADMIN_GEN) --check $(abspath $(OPENAPI_JSON))
 	cd $(ADMIN) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
 	cd $(ADMIN) && $(APP_BIN)/vite build --logLevel warn
 
-admin-client: $(ADMIN_STAMP) $(OPENAPI_JSON)
-	cd $(ADMIN) && node scripts/gen-api.mjs $(abspath $(OPENAPI_JSON))
+admin-client: $(APP_STAMP) $(ADMIN_STAMP) $(OPENAPI_JSON)
+	cd $(ADMIN) && $(ADMIN_GEN) $(abspath $(OPENAPI_JSON))
 	cd $(ADMIN) && $(APP_BIN)/vue-tsc --noEmit -p tsconfig.json
 
 FORCE:
