@@ -390,7 +390,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     proc = start_api(env, port, core=args.api_core, log=log, profile=args.profile)
     if workers:
-        procs.append(start_worker(env, core=args.client_core, log=workdir / "worker.log"))
+        procs.append(
+            start_worker(env, core=args.worker_core or args.client_core, log=workdir / "worker.log")
+        )
     load_before = os.getloadavg()[0]
     try:
         cpu_before = cpu_seconds(proc.pid)
@@ -453,6 +455,11 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=60.0, help="max seconds to wait at the end")
     parser.add_argument("--api-core", default="0", help="taskset core of the API ('' = none)")
     parser.add_argument("--client-core", default="1", help="taskset core of the other processes")
+    parser.add_argument(
+        "--worker-core",
+        default=None,
+        help="taskset cores of `forecourt worker` (default: client's)",
+    )
     parser.add_argument(
         "--topology",
         choices=["embedded", "workers"],
