@@ -20,7 +20,7 @@ from forecourt import logs, migrate
 from forecourt.app import create_app
 from forecourt.config import Settings
 from forecourt.db import Database, make_engine
-from forecourt.kit import clock
+from forecourt.kit import clock, refcache
 from forecourt.kit.pan import find_pans
 from forecourt.models import Base
 from forecourt.runtime import Runtime, build
@@ -148,6 +148,7 @@ async def db(database: Database) -> AsyncIterator[Database]:
     yield database
     stored = await _card_numbers_stored(database)
     await _truncate(database)
+    refcache.clear_all()
     assert stored == [], f"card numbers stored in the database: {stored}"
 
 

@@ -13,7 +13,7 @@ from forecourt.kit import clock
 from forecourt.loyalty import crm, repository, service, views
 from forecourt.loyalty.domain import TierLadder
 from forecourt.loyalty.errors import BadTierConfig
-from forecourt.loyalty.pricing import tier_of_row
+from forecourt.loyalty.pricing import replace_tiers, tier_of_row
 from forecourt.loyalty.schemas import (
     AdjustIn,
     AdminEntryOut,
@@ -103,7 +103,7 @@ async def set_tiers(session: Session, principal: HqAdmin, body: TiersIn) -> list
         ladder = TierLadder([tier_of_row(r) for r in rows])
     except ValueError as exc:
         raise BadTierConfig(str(exc)) from exc
-    await repository.replace_tiers(session, rows)
+    await replace_tiers(session, rows)
     return [views.admin_tier_out(t) for t in ladder.tiers]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forecourt.kit.refcache import RefCache
 from forecourt.loyalty import repository
 from forecourt.loyalty.domain import DEFAULT_TIERS, DiscountKind, Tier, TierLadder
 from forecourt.loyalty.models import LoyaltyTier
@@ -27,10 +28,17 @@ def tier_of_row(row: LoyaltyTier) -> Tier:
     )
 
 
-async def ladder(session: AsyncSession) -> TierLadder:
-    """The configured tiers, or the defaults when none are configured."""
+async def _load_ladder(session: AsyncSession) -> TierLadder:
     rows = await repository.tiers(session)
     return TierLadder([tier_of_row(r) for r in rows] if rows else DEFAULT_TIERS)
+
+
+LADDER = RefCache(_load_ladder, ttl_seconds=10.0)
+
+
+async def ladder(session: AsyncSession) -> TierLadder:
+    """The configured tiers, or the defaults when none are configured (cached for seconds)."""
+    return await LADDER.get(session)
 
 
 async def member_tier(session: AsyncSession, *, member_id: int) -> Tier:
@@ -46,3 +54,9 @@ async def tier_discount(
     """The discount the member's tier gives on a grade (None: no discount)."""
     tier = await member_tier(session, member_id=member_id)
     return tier.discount(grade)
+
+
+async def replace_tiers(session: AsyncSession, rows: list[LoyaltyTier]) -> None:
+    """Replace the tier configuration and drop the cached ladder."""
+    await repository.replace_tiers(session, rows)
+    LADDER.changed_in(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forecourt.db import Database
 from forecourt.kit import clock
-from forecourt.loyalty import mall_repository, repository
+from forecourt.loyalty import mall_repository, pricing, repository
 from forecourt.loyalty.domain import DEFAULT_TIERS
 from forecourt.loyalty.models import LoyaltyTier, MallItem
 
@@ -41,7 +41,7 @@ async def seed_loyalty(db: Database) -> int:
     added = 0
     async with db.unit_of_work() as session:
         if not await repository.tiers(session):
-            await repository.replace_tiers(
+            await pricing.replace_tiers(
                 session,
                 [
                     LoyaltyTier(

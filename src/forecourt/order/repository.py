@@ -3,13 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.db import lock_row
+from forecourt.fuel.models import Grade
 from forecourt.order.models import Order
+from forecourt.pump.models import FuellingPointRow, Gateway, Nozzle
+from forecourt.station.models import Station
+
+
+@dataclass(frozen=True)
+class PrepaySite:
+    """What a pay-at-pump order needs of its station, read in one statement."""
+
+    station_status: str
+    nozzle: Nozzle | None
+    fp: FuellingPointRow | None
+    gateway_online: bool
+    grade_name: str | None
+
+
+async def prepay_site(session: AsyncSession, station_id: int, nozzle: int) -> PrepaySite | None:
+    """The station's status, the nozzle, its fuelling point, gateway state and grade name."""
+    stmt = (
+        select(Station.status, Nozzle, FuellingPointRow, Gateway.online, Grade.name)
+        .select_from(Station)
+        .outerjoin(Nozzle, and_(Nozzle.station_id == Station.id, Nozzle.number == nozzle))
+        .outerjoin(FuellingPointRow, FuellingPointRow.id == Nozzle.fp_id)
+        .outerjoin(Gateway, Gateway.station_id == Station.id)
+        .outerjoin(Grade, Grade.code == Nozzle.grade_code)
+        .where(Station.id == station_id)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return PrepaySite(
+        station_status=row[0],
+        nozzle=row[1],
+        fp=row[2],
+        gateway_online=bool(row[3]),
+        grade_name=row[4],
+    )
 
 
 async def add(session: AsyncSession, order: Order) -> Order:

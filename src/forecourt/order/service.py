@@ -28,7 +28,6 @@ from forecourt.order.errors import (
 from forecourt.order.models import Order
 from forecourt.order.schemas import LineOut, OrderIn, OrderList, OrderOut, StaffOrderOut
 from forecourt.pump import commands as pump_commands
-from forecourt.pump import repository as pump_repository
 from forecourt.pump import service as pumps
 from forecourt.pump.domain import PumpError
 from forecourt.station import repository as station_repository
@@ -78,12 +77,16 @@ async def _grade_name(session: AsyncSession, code: str) -> str | None:
     return grade.name if grade is not None else None
 
 
-async def _require_station(session: AsyncSession, station_id: int) -> None:
-    station = await station_repository.get(session, station_id)
-    if station is None or station.status != "active":
+def _check_station(status: str | None) -> None:
+    if status != "active":
         raise Unprocessable(
             "unknown station", errors=[FieldError("station_id", "no such active station")]
         )
+
+
+async def _require_station(session: AsyncSession, station_id: int) -> None:
+    station = await station_repository.get(session, station_id)
+    _check_station(station.status if station is not None else None)
 
 
 async def create_fuel_order(
@@ -97,10 +100,10 @@ async def create_fuel_order(
     now: datetime,
 ) -> Order:
     """A post-pay order locking the nozzle's sale, or a pay-at-pump order for a preset."""
-    await _require_station(session, data.station_id)
     order_id = serials.new_serial(serial_key, device=device, now=now)
     expires_at = now + timedelta(seconds=settings.payment_expiry_seconds)
     if data.kind == "postpay":
+        await _require_station(session, data.station_id)
         return await _postpay(session, principal, data, order_id, settings, now, expires_at)
     return await _prepay(session, principal, data, order_id, settings, now, expires_at)
 
@@ -184,6 +187,9 @@ async def _prepay(
     now: datetime,
     expires_at: datetime,
 ) -> Order:
+    site = await repository.prepay_site(session, data.station_id, data.nozzle)
+    _check_station(site.station_status if site is not None else None)
+    assert site is not None
     if data.amount_fen is None:
         raise Unprocessable(
             "a preset amount is required",
@@ -194,11 +200,10 @@ async def _prepay(
             "preset above the cap",
             errors=[FieldError("amount_fen", f"must be at most {settings.max_preset_fen}")],
         )
-    nozzle = await pump_repository.nozzle(session, data.station_id, data.nozzle)
+    nozzle, fp = site.nozzle, site.fp
     if nozzle is None or not nozzle.active:
         raise Unprocessable("unknown nozzle", errors=[FieldError("nozzle", "no such nozzle")])
-    fp = await pump_repository.fuelling_point_by_id(session, nozzle.fp_id)
-    await pump_commands.require_online(session, station_id=data.station_id, fp=fp)
+    pump_commands.check_online(data.station_id, gateway_online=site.gateway_online, fp=fp)
     prices = await fuel_repository.current_prices(
         session, station_ids=[data.station_id], at=now, grade=nozzle.grade_code
     )
@@ -213,7 +218,7 @@ async def _prepay(
             volume_ml=None,
             amount_fen=data.amount_fen,
             member_id=principal.id,
-            grade_name=await _grade_name(session, nozzle.grade_code),
+            grade_name=site.grade_name,
             tier=await loyalty_pricing.tier_discount(
                 session, member_id=principal.id, grade=nozzle.grade_code
             ),

@@ -51,16 +51,26 @@ async def payments_of(session: AsyncSession, order_id: str) -> Sequence[Payment]
 
 
 async def mark_paid(
-    session: AsyncSession, *, payment_id: str, transaction_id: str, paid_at: datetime
-) -> bool:
-    """pending|closed -> paid, exactly once; True for the call that made the change."""
+    session: AsyncSession,
+    *,
+    payment_id: str,
+    transaction_id: str,
+    paid_at: datetime,
+    amount_fen: int,
+) -> Payment | None:
+    """pending|closed -> paid for exactly this amount, once; the paid row for that call."""
     stmt = (
         update(Payment)
-        .where(Payment.id == payment_id, Payment.status.in_(("pending", "closed")))
+        .where(
+            Payment.id == payment_id,
+            Payment.status.in_(("pending", "closed")),
+            Payment.amount_fen == amount_fen,
+        )
         .values(status="paid", transaction_id=transaction_id, paid_at=paid_at)
-        .execution_options(synchronize_session=False)
+        .returning(Payment)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return _rowcount(await session.execute(stmt)) == 1
+    return (await session.scalars(stmt)).first()
 
 
 async def mark_closed(session: AsyncSession, *, payment_id: str, now: datetime) -> bool:

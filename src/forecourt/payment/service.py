@@ -45,6 +45,7 @@ log = logging.getLogger("forecourt.payment")
 ORDER_PAID = "order.paid"  # outbox: {order_id, member_id, station_id, kind, amount_fen, ...}
 ORDER_CLOSED = "order.closed"  # outbox: cancelled or expired before payment
 AUTHORISE_REFUSED = (PumpError, PumpOffline, PumpBusy, PumpUnavailable, NozzleNotFound)
+Refusal = PumpError | PumpOffline | PumpBusy | PumpUnavailable | NozzleNotFound
 
 
 def out(payment: Payment) -> PaymentOut:
@@ -116,8 +117,8 @@ async def start_payment(
         created_at=now,
         expires_at=order.expires_at,
     )
-    await repository.add_payment(session, payment)
     if external is None:
+        await repository.add_payment(session, payment)
         await wallet.pay(
             session, member_id=order.member_id, payment_id=payment.id, amount_fen=payment.amount_fen
         )
@@ -161,7 +162,7 @@ async def start_payment(
         raise ProviderRejected(f"{provider}: {exc.code}: {exc.message}") from exc
     payment.prepay_ref = result.provider_ref
     payment.client_params = dict(result.client_params)
-    await session.flush()
+    await repository.add_payment(session, payment)  # one insert, in the same unit of work
     return out(payment)
 
 
@@ -274,14 +275,15 @@ async def post_payment(
     now: datetime,
 ) -> bool:
     """Record a confirmed payment once and fulfil its order; True for the posting call."""
-    payment = await repository.payment(session, payment_id)
-    if payment is None or amount_fen != payment.amount_fen:
+    payment = await repository.mark_paid(
+        session,
+        payment_id=payment_id,
+        transaction_id=transaction_id,
+        paid_at=paid_at,
+        amount_fen=amount_fen,
+    )
+    if payment is None:
         return False
-    if not await repository.mark_paid(
-        session, payment_id=payment_id, transaction_id=transaction_id, paid_at=paid_at
-    ):
-        return False
-    await session.refresh(payment)
     order = await order_repository.lock(session, payment.order_id)
     assert order is not None
     if order.status != Status.PENDING.value or order.paid_fen > 0:
@@ -297,11 +299,15 @@ async def post_payment(
             now=now,
         )
         return True
+    # The pump is asked first so that the order row is written once, already moved on.
+    refused = await _authorise(session, order, settings=settings, now=now)
     orders.move(order, Status.PAID, now=now)
     order.paid_fen = payment.amount_fen
     order.provider = payment.provider
     order.paid_at = paid_at
-    await _fulfil(session, order, payment, gateways=gateways, settings=settings, now=now)
+    await _fulfil(
+        session, order, payment, refused=refused, gateways=gateways, settings=settings, now=now
+    )
     outbox.publish(
         session,
         ORDER_PAID,
@@ -319,11 +325,36 @@ async def post_payment(
     return True
 
 
+async def _authorise(
+    session: AsyncSession, order: Order, *, settings: Settings, now: datetime
+) -> Refusal | None:
+    """Authorise a pay-at-pump order's nozzle for its preset; the pump's refusal, if any."""
+    if order.kind != Kind.PREPAY.value:
+        return None
+    assert order.station_id is not None
+    assert order.nozzle_number is not None
+    assert order.preset_fen is not None
+    try:
+        await pumps.authorise(
+            session,
+            station_id=order.station_id,
+            nozzle_number=order.nozzle_number,
+            preset=Preset.amount(order.preset_fen),
+            order_id=order.id,
+            ttl_seconds=settings.pump_authorise_ttl_seconds,
+            now=now,
+        )
+    except AUTHORISE_REFUSED as exc:
+        return exc
+    return None
+
+
 async def _fulfil(
     session: AsyncSession,
     order: Order,
     payment: Payment,
     *,
+    refused: Refusal | None,
     gateways: Gateways,
     settings: Settings,
     now: datetime,
@@ -354,27 +385,14 @@ async def _fulfil(
         order.settled_fen = payment.amount_fen
         orders.move(order, Status.COMPLETED, now=now)
         return
-    assert order.nozzle_number is not None
-    assert order.preset_fen is not None
-    ttl = settings.pump_authorise_ttl_seconds
-    try:
-        await pumps.authorise(
-            session,
-            station_id=order.station_id,
-            nozzle_number=order.nozzle_number,
-            preset=Preset.amount(order.preset_fen),
-            order_id=order.id,
-            ttl_seconds=ttl,
-            now=now,
-        )
-    except AUTHORISE_REFUSED as exc:
+    if refused is not None:
         log.warning("pump refused a paid order; refunding", extra={"order_id": order.id})
         await refunds.start_refund(
             session,
             order=order,
             payment=payment,
             amount_fen=payment.amount_fen,
-            reason=f"油枪无法授权（{exc.code}），全额退款",
+            reason=f"油枪无法授权（{refused.code}），全额退款",
             kind="pump_refused",
             requested_by="system",
             gateways=gateways,

@@ -146,7 +146,12 @@ async def require_online(
 ) -> None:
     """409 pump_offline when the gateway (or the fuelling point) is offline."""
     gateway = await repository.gateway(session, station_id)
-    if gateway is None or not gateway.online:
+    check_online(station_id, gateway_online=gateway is not None and gateway.online, fp=fp)
+
+
+def check_online(station_id: int, *, gateway_online: bool, fp: FuellingPointRow | None) -> None:
+    """409 pump_offline when the gateway (or the fuelling point) is offline."""
+    if not gateway_online:
         raise PumpOffline(f"the gateway of station {station_id} is offline")
     if fp is not None and fp.state == FPState.OFFLINE:
         raise PumpOffline(f"fuelling point {fp.number} is offline")
@@ -181,12 +186,11 @@ async def authorise(
     """
     if ttl_seconds <= 0:
         raise InvalidInput("ttl_seconds must be positive")
-    nozzle = await repository.nozzle(session, station_id, nozzle_number)
-    if nozzle is None or not nozzle.active:
+    site = await repository.nozzle_site(session, station_id, nozzle_number, lock_fp=True)
+    if site is None or not site.nozzle.active:
         raise NozzleNotFound(f"nozzle {nozzle_number} not found")
-    fp = await repository.fuelling_point_by_id(session, nozzle.fp_id, for_update=True)
-    assert fp is not None
-    await require_online(session, station_id=station_id, fp=fp)
+    fp = site.fp
+    check_online(station_id, gateway_online=site.gateway_online, fp=fp)
     state = FPState(fp.state)
     if state in UNAVAILABLE:
         raise PumpUnavailable(f"fuelling point {fp.number} is {messages.state_name(state)}")

@@ -7,6 +7,7 @@ gateway row, then fuelling-point rows (in id order), then sale rows, then comman
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -142,6 +143,33 @@ async def nozzle(session: AsyncSession, station_id: int, number: int) -> Nozzle 
     """A nozzle by its number (枪号) at the station."""
     stmt = select(Nozzle).where(Nozzle.station_id == station_id, Nozzle.number == number)
     return (await session.scalars(stmt)).first()
+
+
+@dataclass(frozen=True)
+class NozzleSite:
+    """A nozzle, its fuelling point and whether the station's gateway is online."""
+
+    nozzle: Nozzle
+    fp: FuellingPointRow
+    gateway_online: bool
+
+
+async def nozzle_site(
+    session: AsyncSession, station_id: int, number: int, *, lock_fp: bool = False
+) -> NozzleSite | None:
+    """The nozzle with its fuelling point (row-locked when asked) and gateway state, at once."""
+    stmt = (
+        select(Nozzle, FuellingPointRow, Gateway.online)
+        .join(FuellingPointRow, FuellingPointRow.id == Nozzle.fp_id)
+        .outerjoin(Gateway, Gateway.station_id == Nozzle.station_id)
+        .where(Nozzle.station_id == station_id, Nozzle.number == number)
+    )
+    if lock_fp:
+        stmt = stmt.with_for_update(of=FuellingPointRow).execution_options(populate_existing=True)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    return NozzleSite(nozzle=row[0], fp=row[1], gateway_online=bool(row[2]))
 
 
 async def tanks(session: AsyncSession, station_id: int) -> list[Tank]:
