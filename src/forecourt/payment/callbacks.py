@@ -91,6 +91,18 @@ async def _apply_notification(
             gateways=gateways,
             now=now,
         )
+    if note.succeeded and await post_payment(
+        session,
+        payment_id=note.out_trade_no,
+        transaction_id=note.transaction_id,
+        amount_fen=note.amount_fen,
+        paid_at=note.occurred_at or now,
+        gateways=gateways,
+        settings=settings,
+        now=now,
+        provider=provider_name,
+    ):
+        return "applied"  # the usual case, in one conditional update; else find out why not
     payment = await repository.payment(session, note.out_trade_no)
     if payment is None or payment.provider != provider_name:
         log.warning("notification for an unknown order", extra={"provider": provider_name})
@@ -103,19 +115,7 @@ async def _apply_notification(
             extra={"payment_id": payment.id, "provider": provider_name},
         )
         return "mismatch"
-    if payment.status == "paid":
-        return "duplicate"
-    posted = await post_payment(
-        session,
-        payment_id=payment.id,
-        transaction_id=note.transaction_id,
-        amount_fen=note.amount_fen,
-        paid_at=note.occurred_at or now,
-        gateways=gateways,
-        settings=settings,
-        now=now,
-    )
-    return "applied" if posted else "duplicate"
+    return "duplicate"
 
 
 async def query_payment(

@@ -57,6 +57,7 @@ async def mark_paid(
     transaction_id: str,
     paid_at: datetime,
     amount_fen: int,
+    provider: str | None = None,
 ) -> Payment | None:
     """pending|closed -> paid for exactly this amount, once; the paid row for that call."""
     stmt = (
@@ -70,6 +71,8 @@ async def mark_paid(
         .returning(Payment)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
+    if provider is not None:
+        stmt = stmt.where(Payment.provider == provider)
     return (await session.scalars(stmt)).first()
 
 

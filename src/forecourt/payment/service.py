@@ -273,14 +273,19 @@ async def post_payment(
     gateways: Gateways,
     settings: Settings,
     now: datetime,
+    provider: str | None = None,
 ) -> bool:
-    """Record a confirmed payment once and fulfil its order; True for the posting call."""
+    """Record a confirmed payment once and fulfil its order; True for the posting call.
+
+    Nothing is posted unless the amount (and `provider`, when given) match the payment.
+    """
     payment = await repository.mark_paid(
         session,
         payment_id=payment_id,
         transaction_id=transaction_id,
         paid_at=paid_at,
         amount_fen=amount_fen,
+        provider=provider,
     )
     if payment is None:
         return False
