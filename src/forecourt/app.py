@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 def area_routers() -> list[APIRouter]:
-    """Every business area's router; fixed paths before `/stations/{station_id}`."""
+    """Every business area's router; fixed paths before `/stations/{station_id}`.
+
+    Routes are matched in order, so the pay path's routers (no path of theirs overlaps an
+    earlier one's) come first.
+    """
     from forecourt.auth.endpoints import router as auth
     from forecourt.backoffice.endpoints import router as backoffice
     from forecourt.fuel.endpoints import router as fuel
@@ -83,8 +87,9 @@ def area_routers() -> list[APIRouter]:
     from forecourt.wallet.endpoints import router as wallet
 
     return [
+        *(orders, payments),
         *(auth, nearby, geo, stations, stations_admin, fuel, tanks, tanks_admin, live, speakers),
-        *(pumps, pumps_admin, orders, payments, wallet),
+        *(pumps, pumps_admin, wallet),
         invoices,
         *(loyalty, loyalty_admin, mall, mall_admin),
         backoffice,
