@@ -136,6 +136,7 @@ async def deliver_through(
         assert calls == [event_id]
         assert runs(name, "done") == 1
         assert await count_events(db, "test.followup") == 1
+        await api.dispatcher.flush()
         assert (await load_event(db, event_id)).dispatched_at is not None
         if then is not None:
             await then(api)

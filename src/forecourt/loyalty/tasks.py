@@ -31,11 +31,14 @@ BATCH = 500
 CRM_ROUNDS = 20  # batches per minute at most
 
 
-@handles(ORDER_PAID, name="loyalty.points_on_paid")
+def _earns_when_paid(event: Event) -> bool:
+    """Only a post-pay order earns on payment: pay-at-pump earns on settling, top-ups never."""
+    return event.payload.get("kind") not in ("topup", "prepay")
+
+
+@handles(ORDER_PAID, name="loyalty.points_on_paid", when=_earns_when_paid)
 async def points_on_paid(session: AsyncSession, event: Event) -> None:
-    """A fuel order was paid: post-pay (wallet too) earns now; pay-at-pump waits to settle."""
-    if event.payload.get("kind") == "topup":
-        return
+    """A post-pay order (wallet too) was paid: it earns now."""
     await service.sync_order(
         session, order_id=str(event.payload["order_id"]), trigger="paid", now=clock.now()
     )

@@ -44,9 +44,9 @@ async def add(session: AsyncSession, row: Announcement) -> None:
 async def due(
     session: AsyncSession, *, now: datetime, limit: int, new_limit: int | None = None
 ) -> list[Due]:
-    """Open announcements whose next attempt is due, oldest first: up to `limit` resends and
-    `new_limit` first sends (default `limit`). Row-locked on PostgreSQL with SKIP LOCKED, so
-    two senders never take the same rows at once."""
+    """Open announcements whose next attempt is due, oldest first: up to `limit`, of which at
+    most `new_limit` first sends (default `limit`). Row-locked on PostgreSQL with SKIP LOCKED,
+    so two senders never take the same rows at once."""
     base = (
         select(
             Announcement.id,
@@ -62,9 +62,13 @@ async def due(
         .order_by(Announcement.next_attempt_at, Announcement.id)
         .with_for_update(of=Announcement, skip_locked=True)
     )
+    fresh_limit = limit if new_limit is None else min(new_limit, limit)
+    if fresh_limit >= limit:  # first sends not held back: one statement for both kinds
+        return [Due(*row) for row in (await session.execute(base.limit(limit))).all()]
+    # The in-flight window holds first sends back: resends first, then what room is left.
     resends = base.where(Announcement.attempts > 0).limit(limit)
     found = [Due(*row) for row in (await session.execute(resends)).all()]
-    fresh_limit = limit if new_limit is None else new_limit
+    fresh_limit = min(fresh_limit, limit - len(found))
     if fresh_limit > 0:
         fresh = base.where(Announcement.attempts == 0).limit(fresh_limit)
         found += [Due(*row) for row in (await session.execute(fresh)).all()]

@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.db import Database
 from forecourt.kit import clock
@@ -19,11 +22,22 @@ log = logging.getLogger("forecourt.outbox")
 Kick = Callable[[repository.Claimed], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Handed:
+    """Events one pass handed on, not yet marked dispatched (`lease_until` is the token)."""
+
+    ids: tuple[int, ...]
+    lease_until: datetime
+    at: datetime
+
+
 class Dispatcher:
     """Poll the outbox (and wake on commits that published) and kick one task per event.
 
     Several dispatchers may run against one database: a claim is a lease, so each due event
     is handed on by exactly one of them, and by another one if its holder dies mid-way.
+    Events handed on are marked dispatched by the next pass, in the unit of work of its claim
+    (the loop makes a pass at every poll, due events or not), or by `stop`.
     """
 
     def __init__(
@@ -51,16 +65,17 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._undo_subscription: Callable[[], None] | None = None
         self._metrics_at = 0.0
+        self._handed: list[Handed] = []
 
     def notify(self) -> None:
         """Look at the outbox now instead of at the next poll."""
         self._wake.set()
 
     async def run_once(self, *, now: datetime | None = None) -> int:
-        """Claim one batch of due events and kick each; returns how many were claimed."""
+        """Mark the last pass's events, claim one batch of due events, kick each; how many."""
         now = now or clock.now()
         lease_until = now + self.lease
-        async with self.db.unit_of_work() as session:
+        async with self._unit_of_work() as session:
             claimed = await repository.claim(
                 session, now=now, lease_until=lease_until, limit=self.batch_size
             )
@@ -76,18 +91,20 @@ class Dispatcher:
             for event, result in zip(claimed, results, strict=True)
             if isinstance(result, BaseException)
         ]
-        async with self.db.unit_of_work() as session:
-            await repository.mark_dispatched(session, sent, lease_until=lease_until, now=now)
-            for event, exc in failed:
-                await repository.reschedule(
-                    session,
-                    event.id,
-                    attempts=event.attempts,
-                    error=f"dispatch: {type(exc).__name__}: {exc}",
-                    now=now,
-                    policy=self.policy,
-                    lease_until=lease_until,
-                )
+        if sent:
+            self._handed.append(Handed(tuple(sent), lease_until, now))
+        if failed:  # rescheduled at once (and what was handed on is marked with them)
+            async with self._unit_of_work() as session:
+                for event, exc in failed:
+                    await repository.reschedule(
+                        session,
+                        event.id,
+                        attempts=event.attempts,
+                        error=f"dispatch: {type(exc).__name__}: {exc}",
+                        now=now,
+                        policy=self.policy,
+                        lease_until=lease_until,
+                    )
         metrics.DISPATCHED.inc(len(sent))
         if failed:
             metrics.DISPATCH_FAILED.inc(len(failed))
@@ -97,10 +114,36 @@ class Dispatcher:
             )
         return len(claimed)
 
+    async def flush(self) -> None:
+        """Mark what was handed on since the last pass, in a unit of work without a claim."""
+        if self._handed:
+            async with self._unit_of_work():
+                pass
+
+    @contextlib.asynccontextmanager
+    async def _unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work that first marks what was handed on (kept for later if it fails).
+
+        Marks go before a claim, so an event whose lease ran out meanwhile is not taken again;
+        each mark keeps its lease end as the token, so a retry scheduled meanwhile stays.
+        """
+        handed, self._handed = self._handed, []
+        try:
+            async with self.db.unit_of_work() as session:
+                for batch in handed:
+                    await repository.mark_dispatched(
+                        session, batch.ids, lease_until=batch.lease_until, now=batch.at
+                    )
+                yield session
+        except BaseException:
+            self._handed[:0] = handed
+            raise
+
     async def update_metrics(self) -> repository.Backlog:
         """Refresh the backlog gauges from the database."""
+        handed = [i for batch in self._handed for i in batch.ids]
         async with self.db.read_only() as session:
-            backlog = await repository.backlog(session)
+            backlog = await repository.backlog(session, handed_on=handed)
         metrics.BACKLOG.set(backlog.pending)
         metrics.FAILING.set(backlog.failing)
         oldest = backlog.oldest_created_at
@@ -108,7 +151,10 @@ class Dispatcher:
         return backlog
 
     async def run(self) -> None:
-        """Dispatch until stopped: a full batch goes round again at once, else wait for a wake."""
+        """Dispatch until stopped: a full batch goes round again at once, else wait for a wake.
+
+        Every poll makes a pass, due events or not, so what the last one handed on is marked.
+        """
         failures = 0
         while not self._stopping:
             self._wake.clear()
@@ -138,18 +184,22 @@ class Dispatcher:
         self._task = asyncio.create_task(self.run(), name="outbox-dispatcher")
 
     async def stop(self, *, grace: float = 5.0) -> None:
-        """Finish the current pass (up to `grace` seconds), then stop the loop."""
+        """Finish the current pass (up to `grace` seconds), stop, mark what was handed on."""
         if self._undo_subscription is not None:
             self._undo_subscription()
             self._undo_subscription = None
         task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping = True
-        self._wake.set()
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await self.flush()
+        except Exception:
+            # Not lost: their leases run out and they are handed on again (handlers skip).
+            log.exception("outbox events handed on but not marked dispatched")

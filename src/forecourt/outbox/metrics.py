@@ -17,7 +17,7 @@ DISPATCH_FAILED = Counter(
 )
 HANDLED = Counter(
     "forecourt_outbox_handler_runs_total",
-    "Event handler runs by outcome (done, skipped = already applied, failed)",
+    "Event handler runs by outcome (done, skipped = already applied or not wanted, failed)",
     ["handler", "outcome"],
 )
 HANDLER_SECONDS = Histogram(

@@ -1,4 +1,4 @@
-"""Running an event's handlers: each in its own unit of work, each at most once."""
+"""Running an event's handlers: each durable one in its own unit of work, at most once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Literal
 from forecourt.db import Database
 from forecourt.kit import clock
 from forecourt.outbox import metrics, repository
-from forecourt.outbox.registry import Event, Handler, HandlerRegistry
+from forecourt.outbox.registry import AnyHandler, Event, HandlerRegistry, LightHandler
 from forecourt.outbox.retry import RetryPolicy
 
 log = logging.getLogger("forecourt.outbox")
@@ -27,8 +27,10 @@ async def process_event(
     """Run every handler of the event's topic; reschedule the event when any of them failed.
 
     A handler that already applied the event (its processed_events marker exists) is skipped,
-    so a duplicate or concurrent delivery changes nothing. One handler failing never stops
-    the others; the event comes back after the policy's delay and only the failed ones rerun.
+    so a duplicate or concurrent delivery changes nothing. One whose `when` declines the event
+    is skipped without touching the database; a light one runs without any database work.
+    One handler failing never stops the others; the event comes back after the policy's delay
+    and the failed ones (and any light ones) run again.
     `known` is the event as the dispatcher claimed it (saves reading it again).
     """
     event = known if known is not None else await _load(db, event_id)
@@ -88,19 +90,12 @@ async def _retry_later(db: Database, policy: RetryPolicy, event: Event, errors: 
     )
 
 
-async def _run(db: Database, handler: Handler, event: Event) -> tuple[Outcome, str | None]:
+async def _run(db: Database, handler: AnyHandler, event: Event) -> tuple[Outcome, str | None]:
     started = time.perf_counter()
     outcome: Outcome
     error: str | None = None
     try:
-        async with db.unit_of_work() as session:
-            # First statement of the transaction: the marker doubles as the lock.
-            fresh = await repository.mark_processed(
-                session, handler=handler.name, event_id=event.id, now=clock.now()
-            )
-            if fresh:
-                await handler.fn(session, event)
-        outcome = "done" if fresh else "skipped"
+        outcome = await _apply(db, handler, event)
     except Exception as exc:
         outcome, error = "failed", f"{type(exc).__name__}: {exc}"
         log.exception(
@@ -110,3 +105,20 @@ async def _run(db: Database, handler: Handler, event: Event) -> tuple[Outcome, s
     metrics.HANDLED.labels(handler.name, outcome).inc()
     metrics.HANDLER_SECONDS.labels(handler.name).observe(time.perf_counter() - started)
     return outcome, error
+
+
+async def _apply(db: Database, handler: AnyHandler, event: Event) -> Outcome:
+    """Run one handler: "skipped" when declined by `when` or already applied, else "done"."""
+    if handler.when is not None and not handler.when(event):
+        return "skipped"
+    if isinstance(handler, LightHandler):
+        await handler.fn(event)
+        return "done"
+    async with db.unit_of_work() as session:
+        # First statement of the transaction: the marker doubles as the lock.
+        fresh = await repository.mark_processed(
+            session, handler=handler.name, event_id=event.id, now=clock.now()
+        )
+        if fresh:
+            await handler.fn(session, event)
+    return "done" if fresh else "skipped"

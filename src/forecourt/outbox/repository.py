@@ -105,7 +105,8 @@ async def mark_dispatched(
     """Record that the events were handed to the queue, unless a retry was scheduled meanwhile.
 
     The lease end works as the claim token: a handler failure that already rescheduled the
-    event (new available_at) must not be overwritten.
+    event (new available_at), or another claim after the lease ran out, must not be overwritten.
+    `now` is when they were handed on (the dispatcher marks them with its next claim).
     """
     if not ids:
         return 0
@@ -189,13 +190,15 @@ async def mark_processed(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def backlog(session: AsyncSession) -> Backlog:
-    """Count undispatched events (for the metrics)."""
+async def backlog(session: AsyncSession, *, handed_on: Sequence[int] = ()) -> Backlog:
+    """Count undispatched events (for the metrics), leaving out those handed on but not marked."""
     stmt = select(
         func.count(),
         func.count().filter(OutboxEvent.attempts > 0),
         func.min(OutboxEvent.created_at),
     ).where(OutboxEvent.dispatched_at.is_(None))
+    if handed_on:
+        stmt = stmt.where(OutboxEvent.id.not_in(list(handed_on)))
     pending, failing, oldest = (await session.execute(stmt)).one()
     return Backlog(pending=pending, failing=failing, oldest_created_at=oldest)
 

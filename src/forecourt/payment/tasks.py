@@ -70,12 +70,18 @@ async def authorisation_ended(session: AsyncSession, event: Event) -> None:
     )
 
 
-@handles("pump.command_finished", name="payment.authorise_failed")
+def _authorise_not_done(event: Event) -> bool:
+    """An authorise command that finished otherwise than done (failed, timed out)."""
+    payload = event.payload
+    return payload.get("type") == "authorise" and payload.get("status") != "done"
+
+
+@handles("pump.command_finished", name="payment.authorise_failed", when=_authorise_not_done)
 async def authorise_failed(session: AsyncSession, event: Event) -> None:
     """The pump never accepted the authorisation: refund in full."""
-    payload = event.payload
-    if payload.get("type") != "authorise" or payload.get("status") == "done":
+    if not _authorise_not_done(event):
         return
+    payload = event.payload
     await _refund_unfuelled(
         session, str(payload.get("ref") or ""), f"authorise {payload.get('status')}"
     )

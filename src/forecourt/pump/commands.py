@@ -312,8 +312,11 @@ async def prepare_publish(
     session: AsyncSession, *, command_id: str, now: datetime, resend_seconds: float
 ) -> Outgoing | None:
     """Mark a command sent and schedule its resend; None when there is nothing to send now."""
-    row = await repository.command(session, command_id, for_update=True)
-    if row is None or row.status not in repository.OPEN_COMMAND:
+    found = await repository.command_to_publish(session, command_id)
+    if found is None:
+        return None
+    row, gateway, code = found
+    if row.status not in repository.OPEN_COMMAND:
         return None
     if row.valid_until is not None and now >= row.valid_until:
         await _time_out(session, row, now=now)
@@ -329,12 +332,8 @@ async def prepare_publish(
                 available_at=now + WAIT_FOR_PREDECESSOR,
             )
             return None
-    gateway = await repository.gateway(session, row.station_id)
     if row.type in QUEUED_WHILE_OFFLINE and (gateway is None or not gateway.online):
         return None  # stays pending; sent when the gateway is back (ingest.requeue)
-    code = await repository.station_code(session, row.station_id)
-    if code is None:
-        return None
     resend_at = now + timedelta(seconds=resend_seconds)
     if row.valid_until is not None:
         resend_at = min(resend_at, row.valid_until)

@@ -355,3 +355,21 @@ async def alert(session: AsyncSession, *, station_id: int, alert_id: int) -> Sta
         .with_for_update()
     )
     return (await session.scalars(stmt)).first()
+
+
+# -- publishing commands ----------------------------------------------------------------------
+
+
+async def command_to_publish(
+    session: AsyncSession, command_id: str
+) -> tuple[PumpCommand, Gateway | None, str] | None:
+    """A command (row-locked) with its station's gateway row and code, in one statement."""
+    stmt = (
+        select(PumpCommand, Gateway, Station.code)
+        .join(Station, Station.id == PumpCommand.station_id)
+        .outerjoin(Gateway, Gateway.station_id == PumpCommand.station_id)
+        .where(PumpCommand.id == command_id)
+        .with_for_update(of=PumpCommand)
+    )
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1], row[2])

@@ -33,7 +33,7 @@ import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,7 +68,6 @@ BACKOFF_MAX = 30.0
 STATION_QUEUE_SIZE = 100  # messages in hand per station before reading waits
 RECEIVE_MAXIMUM = 1000  # unacknowledged QoS 1 messages the broker may send us (MQTT 5)
 WRITE_BATCH = 50  # messages of one station stored in one unit of work at most
-STATION_ID_SECONDS = 60.0  # how long a station code's id is reused without a lookup
 # What a waiting message of these kinds holds back: its station (None) or its fuelling point.
 _STATION_WIDE = frozenset({TopicKind.GATEWAY_ONLINE, TopicKind.COMMAND_ACK})
 _FP_KINDS = frozenset(
@@ -137,7 +136,10 @@ class PumpLink:
         self._held: Counter[Key | tuple[str, None]] = Counter()  # jobs in the writer stage
         self._blocking: Counter[Key | tuple[str, None]] = Counter()
         self._writers: StationBatches[Job] | None = None
-        self._station_ids: dict[str, tuple[int, float]] = {}
+        # Station code -> id, read once: no API renames a station. A station deleted and created
+        # again under its code gets a new id, so a failed unit of work forgets its stations'
+        # ids and the retry reads them again (`_forget_stations`).
+        self._station_ids: dict[str, int] = {}
         _active = self
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -386,8 +388,10 @@ class PumpLink:
                         )
                         out.append((job, effects, unit))
             except AppError:  # one of them is refused: each on its own, in order
+                self._forget_stations(job.code for job in jobs)
                 return [result for job in jobs for result in await self._commit([job])]
             except DBAPIError:
+                self._forget_stations(job.code for job in jobs)
                 if attempt == DB_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
@@ -396,17 +400,18 @@ class PumpLink:
         raise AssertionError("unreachable")
 
     async def _station_id(self, session: AsyncSession, code: str) -> int | None:
-        """The station's id by code, looked up at most every `STATION_ID_SECONDS`."""
-        cached = self._station_ids.get(code)
-        now = time.monotonic()
-        if cached is not None and now - cached[1] < STATION_ID_SECONDS:
-            return cached[0]
-        found = await ingest.station_id(session, code)
+        """The station's id by code: read once, then kept (an unknown code is read each time)."""
+        found = self._station_ids.get(code)
         if found is None:
-            self._station_ids.pop(code, None)
-        else:
-            self._station_ids[code] = (found, now)
+            found = await ingest.station_id(session, code)
+            if found is not None:
+                self._station_ids[code] = found
         return found
+
+    def _forget_stations(self, codes: Iterable[str]) -> None:
+        """Read these stations' ids again next time (their unit of work failed)."""
+        for code in codes:
+            self._station_ids.pop(code, None)
 
     async def flush_progress(self) -> None:
         """Store the in-memory progress that is due, every fraction of the interval."""
@@ -499,8 +504,10 @@ class PumpLink:
                     )
             except AppError as exc:
                 self.progress.forget(code, decoded.topic.number)
+                self._forget_stations((code,))
                 return await self._refuse(message, exc.code, exc.detail), None
             except DBAPIError:
+                self._forget_stations((code,))
                 if attempt == DB_ATTEMPTS - 1:
                     raise
                 await asyncio.sleep(0.05 * 2**attempt)
