@@ -10,7 +10,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.db import lock_row
-from forecourt.fuel.models import Grade
+from forecourt.fuel.models import Grade, StationPrice
+from forecourt.loyalty.models import LoyaltyAccount
 from forecourt.order.models import Order
 from forecourt.pump.models import FuellingPointRow, Gateway, Nozzle
 from forecourt.station.models import Station
@@ -25,12 +26,36 @@ class PrepaySite:
     fp: FuellingPointRow | None
     gateway_online: bool
     grade_name: str | None
+    price_fen: int | None
+    tier_code: str | None
 
 
-async def prepay_site(session: AsyncSession, station_id: int, nozzle: int) -> PrepaySite | None:
-    """The station's status, the nozzle, its fuelling point, gateway state and grade name."""
+async def prepay_site(
+    session: AsyncSession, *, station_id: int, nozzle: int, member_id: int, at: datetime
+) -> PrepaySite | None:
+    """Station status, nozzle, fuelling point, gateway state, grade, price at `at`, member tier.
+
+    The price is the newest non-cancelled one in force at `at` (as `current_prices`).
+    """
+    price = (
+        select(StationPrice.price_fen)
+        .where(
+            StationPrice.station_id == Station.id,
+            StationPrice.grade_code == Nozzle.grade_code,
+            StationPrice.effective_at <= at,
+            StationPrice.cancelled_at.is_(None),
+        )
+        .order_by(StationPrice.effective_at.desc(), StationPrice.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    tier = (
+        select(LoyaltyAccount.tier_code)
+        .where(LoyaltyAccount.member_id == member_id)
+        .scalar_subquery()
+    )
     stmt = (
-        select(Station.status, Nozzle, FuellingPointRow, Gateway.online, Grade.name)
+        select(Station.status, Nozzle, FuellingPointRow, Gateway.online, Grade.name, price, tier)
         .select_from(Station)
         .outerjoin(Nozzle, and_(Nozzle.station_id == Station.id, Nozzle.number == nozzle))
         .outerjoin(FuellingPointRow, FuellingPointRow.id == Nozzle.fp_id)
@@ -47,6 +72,8 @@ async def prepay_site(session: AsyncSession, station_id: int, nozzle: int) -> Pr
         fp=row[2],
         gateway_online=bool(row[3]),
         grade_name=row[4],
+        price_fen=row[5],
+        tier_code=row[6],
     )
 
 

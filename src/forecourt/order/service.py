@@ -187,7 +187,9 @@ async def _prepay(
     now: datetime,
     expires_at: datetime,
 ) -> Order:
-    site = await repository.prepay_site(session, data.station_id, data.nozzle)
+    site = await repository.prepay_site(
+        session, station_id=data.station_id, nozzle=data.nozzle, member_id=principal.id, at=now
+    )
     _check_station(site.station_status if site is not None else None)
     assert site is not None
     if data.amount_fen is None:
@@ -204,12 +206,9 @@ async def _prepay(
     if nozzle is None or not nozzle.active:
         raise Unprocessable("unknown nozzle", errors=[FieldError("nozzle", "no such nozzle")])
     pump_commands.check_online(data.station_id, gateway_online=site.gateway_online, fp=fp)
-    prices = await fuel_repository.current_prices(
-        session, station_ids=[data.station_id], at=now, grade=nozzle.grade_code
-    )
-    if not prices:
+    if site.price_fen is None:
         raise PriceMissing(f"no price for {nozzle.grade_code} at this station")
-    unit_price = prices[0].price_fen
+    unit_price = site.price_fen
     priced = domain.price(
         domain.PriceInput(
             kind=Kind.PREPAY,
@@ -219,9 +218,9 @@ async def _prepay(
             amount_fen=data.amount_fen,
             member_id=principal.id,
             grade_name=site.grade_name,
-            tier=await loyalty_pricing.tier_discount(
-                session, member_id=principal.id, grade=nozzle.grade_code
-            ),
+            tier=(await loyalty_pricing.ladder(session))
+            .get(site.tier_code)
+            .discount(nozzle.grade_code),
         )
     )
     order = Order(

@@ -186,7 +186,9 @@ async def authorise(
     """
     if ttl_seconds <= 0:
         raise InvalidInput("ttl_seconds must be positive")
-    site = await repository.nozzle_site(session, station_id, nozzle_number, lock_fp=True)
+    site = await repository.nozzle_site(
+        session, station_id, nozzle_number, lock_fp=True, open_authorise_at=now
+    )
     if site is None or not site.nozzle.active:
         raise NozzleNotFound(f"nozzle {nozzle_number} not found")
     fp = site.fp
@@ -198,10 +200,7 @@ async def authorise(
         raise PumpBusy(f"fuelling point {fp.number} is {messages.state_name(state)}")
     if fp.nozzle_out is not None and fp.nozzle_out != nozzle_number:
         raise PumpBusy(f"nozzle {fp.nozzle_out} is lifted on fuelling point {fp.number}")
-    pending = await repository.open_commands(
-        session, station_id=station_id, now=now, fp_number=fp.number, type_="authorise"
-    )
-    if pending:
+    if site.authorise_open:
         raise PumpBusy(f"fuelling point {fp.number} has an authorisation pending")
     body: dict[str, Any] = {
         "fp": fp.number,

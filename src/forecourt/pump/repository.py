@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.pump.models import (
@@ -152,14 +152,37 @@ class NozzleSite:
     nozzle: Nozzle
     fp: FuellingPointRow
     gateway_online: bool
+    authorise_open: bool = False
 
 
 async def nozzle_site(
-    session: AsyncSession, station_id: int, number: int, *, lock_fp: bool = False
+    session: AsyncSession,
+    station_id: int,
+    number: int,
+    *,
+    lock_fp: bool = False,
+    open_authorise_at: datetime | None = None,
 ) -> NozzleSite | None:
-    """The nozzle with its fuelling point (row-locked when asked) and gateway state, at once."""
+    """The nozzle with its fuelling point (row-locked when asked) and gateway state, at once.
+
+    With `open_authorise_at`, also whether an authorise command for that fuelling point is
+    still unanswered and valid then.
+    """
+    pending = (
+        select(PumpCommand.id)
+        .where(
+            PumpCommand.station_id == station_id,
+            PumpCommand.fp_number == FuellingPointRow.number,
+            PumpCommand.type == "authorise",
+            PumpCommand.status.in_(OPEN_COMMAND),
+            or_(PumpCommand.valid_until.is_(None), PumpCommand.valid_until > open_authorise_at),
+        )
+        .exists()
+        if open_authorise_at is not None
+        else literal(False)
+    )
     stmt = (
-        select(Nozzle, FuellingPointRow, Gateway.online)
+        select(Nozzle, FuellingPointRow, Gateway.online, pending)
         .join(FuellingPointRow, FuellingPointRow.id == Nozzle.fp_id)
         .outerjoin(Gateway, Gateway.station_id == Nozzle.station_id)
         .where(Nozzle.station_id == station_id, Nozzle.number == number)
@@ -169,7 +192,9 @@ async def nozzle_site(
     row = (await session.execute(stmt)).first()
     if row is None:
         return None
-    return NozzleSite(nozzle=row[0], fp=row[1], gateway_online=bool(row[2]))
+    return NozzleSite(
+        nozzle=row[0], fp=row[1], gateway_online=bool(row[2]), authorise_open=bool(row[3])
+    )
 
 
 async def tanks(session: AsyncSession, station_id: int) -> list[Tank]:
