@@ -6,10 +6,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.db import Database
-from forecourt.kit import refcache
+from forecourt.kit import clock, refcache
 from forecourt.kit.refcache import RefCache
 from forecourt.loyalty import pricing
-from forecourt.loyalty.models import LoyaltyTier
 
 
 class Loader:
@@ -53,22 +52,8 @@ async def test_a_tier_change_is_seen_at_once_in_this_process(db: Database) -> No
         before = await pricing.ladder(session)
     silver = next(t for t in before.tiers if t.code == "silver")
     async with db.unit_of_work() as session:
-        rows = [
-            LoyaltyTier(
-                code=t.code,
-                name=t.name,
-                rank=t.rank,
-                min_growth=t.min_growth + (1 if t.code == "silver" else 0),
-                min_rfm=t.min_rfm,
-                discount_kind=t.discount_kind.value,
-                per_litre_fen=t.per_litre_fen,
-                grade_per_litre=dict(t.grade_per_litre),
-                percent_bp=t.percent_bp,
-                points_multiplier_pct=t.points_multiplier_pct,
-                wecom_tag_id=t.wecom_tag_id,
-            )
-            for t in before.tiers
-        ]
+        rows = [pricing.row_of_tier(t, updated_at=clock.now()) for t in before.tiers]
+        next(r for r in rows if r.code == "silver").min_growth += 1
         await pricing.replace_tiers(session, rows)
         async with db.read_only() as reader:
             # Not committed yet: another session still sees the old ladder.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt.kit.refcache import RefCache
@@ -25,6 +27,24 @@ def tier_of_row(row: LoyaltyTier) -> Tier:
         percent_bp=row.percent_bp,
         points_multiplier_pct=row.points_multiplier_pct,
         wecom_tag_id=row.wecom_tag_id,
+    )
+
+
+def row_of_tier(tier: Tier, *, updated_at: datetime) -> LoyaltyTier:
+    """A domain tier as a row to store."""
+    return LoyaltyTier(
+        code=tier.code,
+        name=tier.name,
+        rank=tier.rank,
+        min_growth=tier.min_growth,
+        min_rfm=tier.min_rfm,
+        discount_kind=tier.discount_kind.value,
+        per_litre_fen=tier.per_litre_fen,
+        grade_per_litre=dict(tier.grade_per_litre),
+        percent_bp=tier.percent_bp,
+        points_multiplier_pct=tier.points_multiplier_pct,
+        wecom_tag_id=tier.wecom_tag_id,
+        updated_at=updated_at,
     )
 
 

@@ -6,7 +6,7 @@ from forecourt.db import Database
 from forecourt.kit import clock
 from forecourt.loyalty import mall_repository, pricing, repository
 from forecourt.loyalty.domain import DEFAULT_TIERS
-from forecourt.loyalty.models import LoyaltyTier, MallItem
+from forecourt.loyalty.models import MallItem
 
 # sku, name, category, points, stock, monthly limit, description
 MALL_ITEMS: tuple[tuple[str, str, str, int, int, int, str], ...] = (
@@ -43,23 +43,7 @@ async def seed_loyalty(db: Database) -> int:
         if not await repository.tiers(session):
             await pricing.replace_tiers(
                 session,
-                [
-                    LoyaltyTier(
-                        code=t.code,
-                        name=t.name,
-                        rank=t.rank,
-                        min_growth=t.min_growth,
-                        min_rfm=t.min_rfm,
-                        discount_kind=t.discount_kind.value,
-                        per_litre_fen=t.per_litre_fen,
-                        grade_per_litre=dict(t.grade_per_litre),
-                        percent_bp=t.percent_bp,
-                        points_multiplier_pct=t.points_multiplier_pct,
-                        wecom_tag_id=t.wecom_tag_id,
-                        updated_at=now,
-                    )
-                    for t in DEFAULT_TIERS
-                ],
+                [pricing.row_of_tier(t, updated_at=now) for t in DEFAULT_TIERS],
             )
         for sort, (sku, name, category, points, stock, limit, text) in enumerate(MALL_ITEMS):
             if await mall_repository.item_by_sku(session, sku) is not None:
