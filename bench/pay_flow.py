@@ -984,6 +984,25 @@ def print_point(s: dict[str, Any]) -> None:
         print(f"    errors: {s['errors']}")
 
 
+def start_workers(platform: Platform, args: argparse.Namespace) -> dict[str, str]:
+    """Redis and `forecourt worker` for the workers topology; the API's extra environment.
+
+    The API keeps the outbox dispatcher (woken by its own commits) and the scheduler; the
+    worker takes the handlers from Redis and runs the pump link and the speaker sender.
+    """
+    from bench.invoice_issue import start_redis, start_worker
+
+    core = args.worker_core or args.client_core
+    port = free_port()
+    platform.procs["redis"] = start_redis(port, core=core, log=platform.workdir / "redis.log")
+    broker = {"FORECOURT_TASK_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    worker_env = {**platform.env, **broker, "FORECOURT_RUN_DISPATCHER": "false"}
+    platform.procs["worker"] = start_worker(
+        worker_env, core=core, log=platform.workdir / "worker.log"
+    )
+    return {**broker, "FORECOURT_RUN_PUMP_LINK": "false", "FORECOURT_RUN_SPEAKER": "false"}
+
+
 def run_drive(
     platform: Platform,
     *,
@@ -1116,6 +1135,7 @@ def main_run(args: argparse.Namespace) -> None:
         "client_core": args.client_core,
         "nice": args.nice,
         "access_log": True,
+        "topology": args.topology,
         "code": code_version(),
     }
     print(f"code: {report['code']}", flush=True)
@@ -1198,7 +1218,8 @@ def main_run(args: argparse.Namespace) -> None:
         # 2. The measured runs.
         if args.wait_quiet:
             wait_quiet(args.wait_quiet)
-        proc, base, log = platform.api("api", core=args.server_core)
+        extra = start_workers(platform, args) if args.topology == "workers" else {}
+        proc, base, log = platform.api("api", core=args.server_core, extra=extra)
         points: list[dict[str, Any]] = []
         try:
             time.sleep(2.0)
@@ -1230,8 +1251,14 @@ def main_run(args: argparse.Namespace) -> None:
                 },
             ]
             print(
-                f"HTTP: API on core {args.server_core}, load generator, sandbox, devices and "
-                f"broker on core {args.client_core}; {duration:g} s per point",
+                f"HTTP ({args.topology}): API on core {args.server_core}, load generator, "
+                f"sandbox, devices and broker on core {args.client_core}"
+                + (
+                    f", worker and Redis on core {args.worker_core or args.client_core}"
+                    if args.topology == "workers"
+                    else ""
+                )
+                + f"; {duration:g} s per point",
                 flush=True,
             )
             result = run_drive(
@@ -1249,6 +1276,8 @@ def main_run(args: argparse.Namespace) -> None:
             time.sleep(2.0)
         finally:
             stop(proc)
+            for name in ("worker", "redis"):  # the profile pass runs embedded
+                stop(platform.procs.pop(name, None))
         server_ms = access_log(log)
         idle = next(pt for pt in result["points"] if pt["mode"] == "idle")
         idle_per_s = {k: v / idle["elapsed_s"] for k, v in idle["cpu_s"].items()}
@@ -1463,6 +1492,15 @@ def main() -> None:
             "niceness, e.g. -10 on a machine shared with other work (needs root)",
         )
         p.add_argument("--json", type=Path, help="also write the results here")
+        p.add_argument(
+            "--topology",
+            choices=["embedded", "workers"],
+            default="embedded",
+            help="HTTP points: embedded (one API process does everything) or workers (the API "
+            "serves requests and dispatches; `forecourt worker` on a Redis broker runs the "
+            "handlers, pump link and speaker sender)",
+        )
+        p.add_argument("--worker-core", default="", help="taskset cores of the worker (client's)")
     drv = sub.add_parser("drive")
     drv.add_argument("--api", required=True)
     drv.add_argument("--peer", required=True)
