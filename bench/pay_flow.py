@@ -37,7 +37,7 @@ script (one transaction per unit of work, fresh ids per flow) that is replayed w
     .venv/bin/python bench/pay_flow.py [--rates 5,10,15] [--concurrency 16] [--duration 20]
         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/forecourt_bench_pay]
         [--pgbench-clients 1,8,16] [--profile [--py-spy PATH]] [--nice -10]
-        [--wait-quiet 120] [--keep] [--json results.json]
+        [--wait-quiet 120] [--keep] [--json results.json] [--topology embedded|workers]
 
 The database named in ``--database-url`` (and ``<name>_pgbench``) is dropped and created again.
 Every point is bounded in time (``--duration``, at most 60 s; a flow waits at most 30 s per
