@@ -951,6 +951,29 @@ def summarise(
     }
 
 
+def server_cpu(http: list[dict[str, Any]], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """CPU per flow of the server side (API, worker, PostgreSQL) at the best closed-loop point
+    against pgbench's whole-machine CPU per flow at its best client count."""
+    closed = [p for p in http if p["mode"] != "fixed" and p["flows_ok"]]
+    if not closed or not runs:
+        return {}
+    point = max(closed, key=lambda p: p["flows_per_s"])
+    parts = {
+        k: v
+        for k, v in point["cpu_ms_per_flow"].items()
+        if k in ("api", "worker", "postgres", "redis")
+    }
+    best = max(runs, key=lambda r: r["tps"])
+    pgbench_ms = best["machine_busy"] * (os.cpu_count() or 1) * 1000 / best["tps"]
+    http_ms = sum(parts.values())
+    return {
+        "http_ms": http_ms,
+        "http_parts": ", ".join(f"{k} {v:.1f}" for k, v in parts.items()),
+        "pgbench_ms": pgbench_ms,
+        "ratio": pgbench_ms / http_ms,
+    }
+
+
 def print_point(s: dict[str, Any]) -> None:
     """One point's figures."""
     what = (
@@ -1366,6 +1389,15 @@ def main_run(args: argparse.Namespace) -> None:
         + f" (target >= {TARGET_RATIO:.0%})",
         flush=True,
     )
+    report["server_cpu"] = server_cpu(report["http"], bench_runs)
+    if report["server_cpu"]:
+        c = report["server_cpu"]
+        print(
+            f"  (for scaling, not the target) server CPU per flow at saturation: HTTP path "
+            f"{c['http_ms']:.1f} ms ({c['http_parts']}) vs pgbench {c['pgbench_ms']:.1f} ms "
+            f"(pgbench and PostgreSQL, whole machine): {c['ratio']:.1%}",
+            flush=True,
+        )
     if args.keep:
         print(f"logs and files kept in {workdir}")
     else:
