@@ -154,26 +154,26 @@ class Prepared:
 
     async def _pg(self, sync: Connection, params: dict[str, Any]) -> tuple[int, list[Any]]:
         plan = self._plan_for(sync.dialect)
-        adapt: Any = sync.connection.dbapi_connection
-        if adapt._transaction is None:
-            await adapt._start_transaction()  # as SQLAlchemy's adapter does before a statement
-        raw = adapt._connection
         args = plan.args(params)
+        adapt: Any = sync.connection.dbapi_connection
+        raw = adapt._connection
         dispatch = sync.dispatch
         if dispatch.before_cursor_execute:
             for listener in dispatch.before_cursor_execute:
                 listener(sync, None, plan.sql, tuple(args), None, False)
         try:
-            if plan.row is None:
-                status = await raw.execute(plan.sql, *args)
-                found = _COUNT.match(status or "")
-                count, rows = (int(found.group(1)) if found else -1), []
-            else:
-                if plan.results is None:
-                    plan.results = await _result_processors(raw, plan, sync.dialect)
-                records = await raw.fetch(plan.sql, *args)
-                rows = _convert(plan, records)
-                count = len(rows)
+            async with adapt._execute_mutex:
+                if adapt._transaction is None:
+                    await adapt._start_transaction()  # as SQLAlchemy's adapter does first
+                if plan.row is None:
+                    status = await raw.execute(plan.sql, *args)
+                    found = _COUNT.match(status or "")
+                    count, rows = (int(found.group(1)) if found else -1), []
+                else:
+                    if plan.results is None:
+                        plan.results = await _result_processors(raw, plan, sync.dialect)
+                    rows = _convert(plan, await raw.fetch(plan.sql, *args))
+                    count = len(rows)
         except Exception as error:
             _reraise(sync, adapt, plan.sql, args, error)
         if dispatch.after_cursor_execute:
