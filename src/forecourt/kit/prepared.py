@@ -210,10 +210,16 @@ def _reraise(sync: Connection, adapt: Any, sql: str, args: list[Any], error: Exc
     try:
         adapt._handle_exception(error)
     except adapt.dbapi.Error as dbapi_error:
+        lost = sync.dialect.is_disconnect(dbapi_error, adapt, None)
         wrapped = exc.DBAPIError.instance(
-            sql, tuple(args), dbapi_error, adapt.dbapi.Error, dialect=sync.dialect
+            sql,
+            tuple(args),
+            dbapi_error,
+            adapt.dbapi.Error,
+            connection_invalidated=lost,
+            dialect=sync.dialect,
         )
-        if sync.dialect.is_disconnect(dbapi_error, adapt, None) and not sync.invalidated:
+        if lost and not sync.invalidated:
             sync.engine.pool._invalidate(sync.connection, dbapi_error)
             sync.invalidate(dbapi_error)
         raise wrapped from error
