@@ -141,8 +141,13 @@ async def test_unknown_parameters_are_refused(db: Database) -> None:
 async def test_statements_it_cannot_run_faithfully_are_refused(db: Database) -> None:
     expanding = Prepared(select(OutboxEvent.id).where(OutboxEvent.topic.in_(["a", "b"])))
     defaults = Prepared(insert(OutboxEvent).values(topic=bindparam("t"), payload={}))
+    reserved = Prepared(
+        update(OutboxEvent).where(OutboxEvent.id == bindparam("id")).values(attempts=1)
+    )
     async with db.unit_of_work() as session:
         with pytest.raises(TypeError, match="expanding"):
             await expanding.all(session)
         with pytest.raises(TypeError, match="defaults"):
             await defaults.run(session, t="a")
+        with pytest.raises(TypeError, match="reserved"):
+            await reserved.run(session, id=1)

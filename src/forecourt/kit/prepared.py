@@ -8,8 +8,9 @@ SQLAlchemy's adapter begins it), with the statement's bind and result type proce
 engine's `before_cursor_execute`/`after_cursor_execute` events and SQLAlchemy's exception
 classes. On SQLite it runs through the session's connection (`Connection.execute`).
 
-Checked when compiled: no expanding IN (write `in_([literal(a), literal(b)])`) and no column
-default or onupdate computed in Python (pass every value). The checks run on every dialect.
+Checked when compiled, on every dialect: no expanding IN (write `in_([literal(a), ...])`), no
+column default or onupdate computed in Python (pass every value), and no WHERE parameter named
+like a column of the table an INSERT or UPDATE writes (SQLAlchemy reserves those names).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Update, ValuesBase
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 Build = Callable[[str], Executable]
@@ -78,6 +80,11 @@ def _plan(stmt: Executable, dialect: Dialect) -> _Plan:
         names = [c.name for c in (*compiled.insert_prefetch, *compiled.update_prefetch)]
         raise TypeError(f"columns {names} have Python-side defaults: pass their values")
     order = tuple(compiled.positiontup or ())
+    if isinstance(stmt, ValuesBase | Update):
+        try:  # as SQLAlchemy compiles it when given these parameters (the SQLite path)
+            cast(ClauseElement, stmt).compile(dialect=dialect, column_keys=list(order))
+        except exc.CompileError as error:
+            raise TypeError(f"{error}".split(" (Background")[0]) from error
     fixed = {key: bind.effective_value for key, bind in compiled.binds.items() if not bind.required}
     columns = compiled._result_columns
     row = namedtuple("Row", [c.keyname for c in columns], rename=True) if columns else None

@@ -66,6 +66,7 @@ def out(order: Order) -> OrderOut:
 
 
 def _apply_price(order: Order, priced: domain.Priced) -> None:
+    """Set the receipt lines and amounts (the order is inserted with every column set)."""
     order.lines = [domain.line_record(line) for line in priced.lines]
     order.list_fen = priced.list_fen
     order.discount_fen = priced.discount_fen
@@ -171,6 +172,9 @@ async def _postpay(
         grade_code=sale.grade,
         unit_price_fen=sale.unit_price_fen,
         volume_ml=sale.volume_ml,
+        paid_fen=0,
+        refunded_fen=0,
+        bonus_fen=0,
         created_at=now,
         expires_at=expires_at,
     )
@@ -202,17 +206,17 @@ async def _prepay(
             "preset above the cap",
             errors=[FieldError("amount_fen", f"must be at most {settings.max_preset_fen}")],
         )
-    nozzle, fp = site.nozzle, site.fp
-    if nozzle is None or not nozzle.active:
+    if site.nozzle_number is None or not site.nozzle_active:
         raise Unprocessable("unknown nozzle", errors=[FieldError("nozzle", "no such nozzle")])
-    pump_commands.check_online(data.station_id, gateway_online=site.gateway_online, fp=fp)
+    assert site.grade_code is not None  # a nozzle always has a grade
+    pump_commands.check_online(data.station_id, gateway_online=site.gateway_online, fp=site.fp)
     if site.price_fen is None:
-        raise PriceMissing(f"no price for {nozzle.grade_code} at this station")
+        raise PriceMissing(f"no price for {site.grade_code} at this station")
     unit_price = site.price_fen
     priced = domain.price(
         domain.PriceInput(
             kind=Kind.PREPAY,
-            grade=nozzle.grade_code,
+            grade=site.grade_code,
             unit_price_fen=unit_price,
             volume_ml=None,
             amount_fen=data.amount_fen,
@@ -220,7 +224,7 @@ async def _prepay(
             grade_name=site.grade_name,
             tier=(await loyalty_pricing.ladder(session))
             .get(site.tier_code)
-            .discount(nozzle.grade_code),
+            .discount(site.grade_code),
         )
     )
     order = Order(
@@ -229,11 +233,14 @@ async def _prepay(
         station_id=data.station_id,
         kind=Kind.PREPAY.value,
         status=Status.PENDING.value,
-        nozzle_number=nozzle.number,
-        fp_number=fp.number if fp is not None else None,
-        grade_code=nozzle.grade_code,
+        nozzle_number=site.nozzle_number,
+        fp_number=site.fp.number if site.fp is not None else None,
+        grade_code=site.grade_code,
         unit_price_fen=unit_price,
         preset_fen=data.amount_fen,
+        paid_fen=0,
+        refunded_fen=0,
+        bonus_fen=0,
         created_at=now,
         expires_at=expires_at,
     )
@@ -273,6 +280,8 @@ async def create_topup(
         kind=Kind.TOPUP.value,
         status=Status.PENDING.value,
         bonus_fen=wallet_domain.bonus_for(amount_fen),
+        paid_fen=0,
+        refunded_fen=0,
         created_at=now,
         expires_at=now + timedelta(seconds=settings.payment_expiry_seconds),
     )
@@ -293,6 +302,16 @@ async def locked_member_order(
 ) -> Order:
     """The caller's own order under a row lock."""
     order = await repository.lock(session, order_id)
+    if order is None or order.member_id != principal.id:
+        raise OrderNotFound(f"no order {order_id}")
+    return order
+
+
+async def locked_member_row(
+    session: AsyncSession, *, principal: Principal, order_id: str
+) -> repository.OrderRow:
+    """The caller's own order under a row lock, as read (what paying it needs)."""
+    order = await repository.locked(session, order_id)
     if order is None or order.member_id != principal.id:
         raise OrderNotFound(f"no order {order_id}")
     return order

@@ -7,11 +7,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, exists, func, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    CursorResult,
+    Executable,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forecourt.kit.prepared import Prepared
 from forecourt.outbox.models import OutboxEvent, ProcessedEvent
 from forecourt.outbox.retry import RetryPolicy
 
@@ -47,6 +62,72 @@ def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
+def _claim(dialect: str) -> Executable:
+    due = (
+        select(OutboxEvent.id)
+        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= bindparam("now"))
+        .order_by(OutboxEvent.id)
+        .limit(bindparam("limit"))
+    )
+    target: ColumnElement[bool]
+    if dialect == "postgresql":
+        # A CTE, not `id IN (subquery)`: PostgreSQL may rescan such a subquery per row
+        # (nested-loop semi join), which ignores the LIMIT and defeats SKIP LOCKED.
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        target = OutboxEvent.id == locked.c.id
+    else:
+        target = OutboxEvent.id.in_(due.scalar_subquery())
+    return (
+        update(OutboxEvent)
+        .where(
+            target,
+            OutboxEvent.dispatched_at.is_(None),
+            OutboxEvent.available_at <= bindparam("now"),
+        )
+        .values(available_at=bindparam("lease_until"))
+        .returning(
+            OutboxEvent.id,
+            OutboxEvent.topic,
+            OutboxEvent.attempts,
+            OutboxEvent.payload,
+            OutboxEvent.created_at,
+        )
+    )
+
+
+def _mark_processed(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(ProcessedEvent)
+        .values(
+            handler=bindparam("handler"),
+            event_id=bindparam("event_id"),
+            processed_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["handler", "event_id"])
+        .returning(ProcessedEvent.event_id)
+    )
+
+
+CLAIM = Prepared(_claim)
+# PostgreSQL only (an array of ids); SQLite runs the same UPDATE with an IN list.
+MARK_DISPATCHED = Prepared(
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+        OutboxEvent.dispatched_at.is_(None),
+        OutboxEvent.available_at == bindparam("lease_until"),
+    )
+    .values(dispatched_at=bindparam("now"))
+)
+CANCEL = Prepared(
+    delete(OutboxEvent).where(
+        OutboxEvent.id == bindparam("event_id"), OutboxEvent.dispatched_at.is_(None)
+    )
+)
+MARK_PROCESSED = Prepared(_mark_processed)
+
+
 async def claim(
     session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Claimed]:
@@ -56,32 +137,7 @@ async def claim(
     the statement as one conditional write, which its single writer makes atomic. Either way
     each due event goes to one dispatcher, and comes back by itself if that one dies.
     """
-    due = (
-        select(OutboxEvent.id)
-        .where(OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= now)
-        .order_by(OutboxEvent.id)
-        .limit(limit)
-    )
-    if _dialect(session) == "postgresql":
-        # A CTE, not `id IN (subquery)`: PostgreSQL may rescan such a subquery per row
-        # (nested-loop semi join), which ignores the LIMIT and defeats SKIP LOCKED.
-        locked = due.with_for_update(skip_locked=True).cte("due")
-        target = OutboxEvent.id == locked.c.id
-    else:
-        target = OutboxEvent.id.in_(due.scalar_subquery())
-    stmt = (
-        update(OutboxEvent)
-        .where(target, OutboxEvent.dispatched_at.is_(None), OutboxEvent.available_at <= now)
-        .values(available_at=lease_until)
-        .returning(
-            OutboxEvent.id,
-            OutboxEvent.topic,
-            OutboxEvent.attempts,
-            OutboxEvent.payload,
-            OutboxEvent.created_at,
-        )
-    )
-    rows = (await session.execute(stmt, execution_options=_NO_SYNC)).all()
+    rows = await CLAIM.all(session, now=now, lease_until=lease_until, limit=limit)
     claimed = (
         Claimed(
             id=r.id,
@@ -110,6 +166,8 @@ async def mark_dispatched(
     """
     if not ids:
         return 0
+    if _dialect(session) == "postgresql":
+        return await MARK_DISPATCHED.run(session, ids=list(ids), lease_until=lease_until, now=now)
     stmt = (
         update(OutboxEvent)
         .where(
@@ -161,10 +219,7 @@ async def reschedule(
 
 async def cancel(session: AsyncSession, event_id: int) -> bool:
     """Delete an event that has not been handed on yet; False when it was (or is gone)."""
-    stmt = delete(OutboxEvent).where(
-        OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None)
-    )
-    return _rowcount(await session.execute(stmt, execution_options=_NO_SYNC)) > 0
+    return await CANCEL.run(session, event_id=event_id) > 0
 
 
 async def get(session: AsyncSession, event_id: int) -> OutboxEvent | None:
@@ -180,14 +235,9 @@ async def mark_processed(
     Run it as the transaction's first statement: on PostgreSQL a concurrent delivery waits on
     the uncommitted marker and then sees it; on SQLite the write lock is taken before any read.
     """
-    insert = pg_insert if _dialect(session) == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ProcessedEvent)
-        .values(handler=handler, event_id=event_id, processed_at=now)
-        .on_conflict_do_nothing(index_elements=["handler", "event_id"])
-        .returning(ProcessedEvent.event_id)
+    return (
+        await MARK_PROCESSED.first(session, handler=handler, event_id=event_id, now=now) is not None
     )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 async def backlog(session: AsyncSession, *, handed_on: Sequence[int] = ()) -> Backlog:

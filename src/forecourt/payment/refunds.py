@@ -24,6 +24,7 @@ from forecourt.order import repository as order_repository
 from forecourt.order import service as orders
 from forecourt.order.domain import Kind, Status
 from forecourt.order.models import Order
+from forecourt.order.repository import OrderRow
 from forecourt.payment import repository
 from forecourt.payment.errors import (
     RefundNotAllowed,
@@ -35,6 +36,7 @@ from forecourt.payment.errors import (
 from forecourt.payment.gateways import Gateways
 from forecourt.payment.models import Payment, Refund
 from forecourt.payment.providers import ProviderError, RefundRequest
+from forecourt.payment.repository import PaidPayment
 from forecourt.wallet import domain as wallet_domain
 from forecourt.wallet import service as wallet
 
@@ -55,8 +57,8 @@ def configure(serial_key: bytes) -> None:
 async def start_refund(
     session: AsyncSession,
     *,
-    order: Order,
-    payment: Payment,
+    order: Order | OrderRow,
+    payment: Payment | PaidPayment,
     amount_fen: int,
     reason: str,
     kind: str,
@@ -69,7 +71,9 @@ async def start_refund(
     if not await repository.add_refunded(session, payment_id=payment.id, amount_fen=amount_fen):
         left = payment.amount_fen - payment.refunded_fen
         raise RefundTooLarge(f"at most {left} fen of this payment can still be refunded")
-    await session.refresh(payment)
+    reloaded = await repository.reload_payment(session, payment.id)  # as reserved just now
+    assert reloaded is not None
+    payment = reloaded
     refund = Refund(
         id=serials.new_serial(_serial_key, device="refund", now=now),
         order_id=order.id,

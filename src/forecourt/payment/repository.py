@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
+from forecourt.auth.models import Member
 from forecourt.db import lock_row, upsert_insert
+from forecourt.kit.prepared import Prepared
 from forecourt.payment.models import (
     IdempotencyRecord,
     Payment,
@@ -26,16 +31,73 @@ def _rowcount(result: Any) -> int:
 # -- payments ------------------------------------------------------------------------------
 
 
+_PAYMENT_COLUMNS = tuple(column.key for column in Payment.__table__.columns)
+ADD_PAYMENT = Prepared(insert(Payment).values({key: bindparam(key) for key in _PAYMENT_COLUMNS}))
+PAYER_OPENID = Prepared(select(Member.openid).where(Member.id == bindparam("member_id")))
+
+
+@dataclass(frozen=True, slots=True)
+class PaidPayment:
+    """A payment as its posting update left it."""
+
+    id: str
+    order_id: str
+    member_id: int
+    provider: str
+    amount_fen: int
+    refunded_fen: int
+
+
+def _mark_paid(by_provider: bool) -> Prepared:
+    stmt = (
+        update(Payment)
+        .where(
+            Payment.id == bindparam("payment_id"),
+            Payment.status.in_([literal("pending"), literal("closed")]),
+            Payment.amount_fen == bindparam("expected_fen"),
+        )
+        .values(
+            status="paid", transaction_id=bindparam("transaction_id"), paid_at=bindparam("paid_at")
+        )
+        .returning(
+            Payment.id,
+            Payment.order_id,
+            Payment.member_id,
+            Payment.provider,
+            Payment.amount_fen,
+            Payment.refunded_fen,
+        )
+    )
+    return Prepared(
+        stmt.where(Payment.provider == bindparam("from_provider")) if by_provider else stmt
+    )
+
+
+MARK_PAID = _mark_paid(by_provider=False)
+MARK_PAID_BY_PROVIDER = _mark_paid(by_provider=True)
+
+
 async def add_payment(session: AsyncSession, payment: Payment) -> Payment:
-    """Insert a payment."""
-    session.add(payment)
-    await session.flush()
+    """Insert a payment; every column is taken from it as set (no model default applies)."""
+    await session.flush()  # what was pending is written first, as an ORM flush would
+    await ADD_PAYMENT.run(session, **{key: getattr(payment, key) for key in _PAYMENT_COLUMNS})
     return payment
+
+
+async def payer_openid(session: AsyncSession, member_id: int) -> str | None:
+    """The member's WeChat openid (None for no member, or none stored)."""
+    openid: str | None = await PAYER_OPENID.scalar(session, member_id=member_id)
+    return openid
 
 
 async def payment(session: AsyncSession, payment_id: str) -> Payment | None:
     """A payment by id (the merchant order number)."""
     return await session.get(Payment, payment_id)
+
+
+async def reload_payment(session: AsyncSession, payment_id: str) -> Payment | None:
+    """A payment read again (a loaded copy is refreshed in place)."""
+    return await session.get(Payment, payment_id, populate_existing=True)
 
 
 async def lock_payment(session: AsyncSession, payment_id: str) -> Payment | None:
@@ -58,22 +120,19 @@ async def mark_paid(
     paid_at: datetime,
     amount_fen: int,
     provider: str | None = None,
-) -> Payment | None:
+) -> PaidPayment | None:
     """pending|closed -> paid for exactly this amount, once; the paid row for that call."""
-    stmt = (
-        update(Payment)
-        .where(
-            Payment.id == payment_id,
-            Payment.status.in_(("pending", "closed")),
-            Payment.amount_fen == amount_fen,
-        )
-        .values(status="paid", transaction_id=transaction_id, paid_at=paid_at)
-        .returning(Payment)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    if provider is not None:
-        stmt = stmt.where(Payment.provider == provider)
-    return (await session.scalars(stmt)).first()
+    params: dict[str, Any] = {
+        "payment_id": payment_id,
+        "transaction_id": transaction_id,
+        "paid_at": paid_at,
+        "expected_fen": amount_fen,
+    }
+    if provider is None:
+        row = await MARK_PAID.first(session, **params)
+    else:
+        row = await MARK_PAID_BY_PROVIDER.first(session, from_provider=provider, **params)
+    return PaidPayment(*row) if row is not None else None
 
 
 async def mark_closed(session: AsyncSession, *, payment_id: str, now: datetime) -> bool:
@@ -146,15 +205,73 @@ async def paid_between(
 # -- notifications -------------------------------------------------------------------------
 
 
-async def record_notification(session: AsyncSession, **values: Any) -> bool:
-    """Store a verified callback; False when the same provider event was stored before."""
-    stmt = (
-        upsert_insert(session, PaymentNotification)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(PaymentNotification.id)
+def _insert_or_nothing(
+    table: type[Any], columns: Sequence[str], unique: list[str]
+) -> Callable[[str], Executable]:
+    """Build: insert `columns` (bound by name) unless `unique` is taken; the new row's id."""
+
+    def build(dialect: str) -> Executable:
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt: Executable = (
+            make(table)
+            .values({key: bindparam(key) for key in columns})
+            .on_conflict_do_nothing(index_elements=unique)
+            .returning(table.id)
+        )
+        return stmt
+
+    return build
+
+
+RECORD_NOTIFICATION = Prepared(
+    _insert_or_nothing(
+        PaymentNotification,
+        (
+            "provider",
+            "event_id",
+            "kind",
+            "out_trade_no",
+            "out_refund_no",
+            "transaction_id",
+            "amount_fen",
+            "succeeded",
+            "outcome",
+            "received_at",
+        ),
+        ["provider", "event_id"],
     )
-    return (await session.scalar(stmt)) is not None
+)
+
+
+async def record_notification(
+    session: AsyncSession,
+    *,
+    provider: str,
+    event_id: str,
+    kind: str,
+    out_trade_no: str,
+    out_refund_no: str | None,
+    transaction_id: str,
+    amount_fen: int,
+    succeeded: bool,
+    outcome: str,
+    received_at: datetime,
+) -> bool:
+    """Store a verified callback; False when the same provider event was stored before."""
+    stored = await RECORD_NOTIFICATION.scalar(
+        session,
+        provider=provider,
+        event_id=event_id,
+        kind=kind,
+        out_trade_no=out_trade_no,
+        out_refund_no=out_refund_no,
+        transaction_id=transaction_id,
+        amount_fen=amount_fen,
+        succeeded=succeeded,
+        outcome=outcome,
+        received_at=received_at,
+    )
+    return stored is not None
 
 
 async def unmatched_notifications(
@@ -271,30 +388,60 @@ async def idempotency_record(
     return (await session.scalars(stmt)).first()
 
 
-async def claim_idempotency_key(session: AsyncSession, **values: Any) -> bool:
-    """Insert the key's record; False when another request holds it (waits for it on PG)."""
-    stmt = (
-        upsert_insert(session, IdempotencyRecord)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["subject", "route", "key"])
-        .returning(IdempotencyRecord.id)
+CLAIM_KEY = Prepared(
+    _insert_or_nothing(
+        IdempotencyRecord,
+        ("subject", "route", "key", "request_hash", "status_code", "response", "created_at"),
+        ["subject", "route", "key"],
     )
-    return (await session.scalar(stmt)) is not None
+)
+STORE_RESPONSE = Prepared(
+    update(IdempotencyRecord)
+    .where(
+        IdempotencyRecord.subject == bindparam("for_subject"),
+        IdempotencyRecord.route == bindparam("for_route"),
+        IdempotencyRecord.key == bindparam("for_key"),
+    )
+    .values(status_code=bindparam("status_code"), response=bindparam("body"))
+)
+
+
+async def claim_idempotency_key(
+    session: AsyncSession,
+    *,
+    subject: str,
+    route: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    response: Any,
+    created_at: datetime,
+) -> bool:
+    """Insert the key's record; False when another request holds it (waits for it on PG)."""
+    claimed = await CLAIM_KEY.scalar(
+        session,
+        subject=subject,
+        route=route,
+        key=key,
+        request_hash=request_hash,
+        status_code=status_code,
+        response=response,
+        created_at=created_at,
+    )
+    return claimed is not None
 
 
 async def store_idempotent_response(
     session: AsyncSession, *, subject: str, route: str, key: str, status_code: int, body: Any
 ) -> None:
     """Fill in the answer of a claimed key."""
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.subject == subject,
-            IdempotencyRecord.route == route,
-            IdempotencyRecord.key == key,
-        )
-        .values(status_code=status_code, response=body)
-        .execution_options(synchronize_session=False)
+    await STORE_RESPONSE.run(
+        session,
+        for_subject=subject,
+        for_route=route,
+        for_key=key,
+        status_code=status_code,
+        body=body,
     )
 
 

@@ -15,16 +15,17 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forecourt import outbox
-from forecourt.auth import repository as auth_repository
 from forecourt.auth.tokens import Principal
 from forecourt.config import Settings
 from forecourt.errors import FieldError
 from forecourt.kit import serials
+from forecourt.order import domain as order_domain
 from forecourt.order import repository as order_repository
 from forecourt.order import service as orders
 from forecourt.order.domain import Kind, Status
 from forecourt.order.errors import OrderAlreadyPaid, OrderExpired, OrderNotPayable
 from forecourt.order.models import Order
+from forecourt.order.repository import OrderRow
 from forecourt.payment import refunds, repository
 from forecourt.payment.errors import PayerUnknown, ProviderRejected, ProviderUnavailable
 from forecourt.payment.gateways import Gateways
@@ -34,6 +35,7 @@ from forecourt.payment.providers import (
     ProviderError,
     ProviderName,
 )
+from forecourt.payment.repository import PaidPayment
 from forecourt.payment.schemas import PaymentOut
 from forecourt.pump import service as pumps
 from forecourt.pump.commands import NozzleNotFound, PumpBusy, PumpOffline, PumpUnavailable
@@ -89,7 +91,7 @@ async def start_payment(
 ) -> PaymentOut:
     """Open (or return the open) payment of the caller's order through `provider`."""
     external = None if provider == ProviderName.WALLET.value else gateways.get(provider)
-    order = await orders.locked_member_order(session, principal=principal, order_id=order_id)
+    order = await orders.locked_member_row(session, principal=principal, order_id=order_id)
     await _require_payable(session, order, gateways=gateways, settings=settings, now=now)
     for existing in await repository.payments_of(session, order.id):
         if existing.status == "paid":
@@ -132,12 +134,12 @@ async def start_payment(
             settings=settings,
             now=now,
         )
-        await session.refresh(payment)
-        return out(payment)
+        paid = await repository.reload_payment(session, payment.id)
+        assert paid is not None
+        return out(paid)
     payer_id = None  # H5: a page or form the browser opens
     if channel == "miniprogram" and provider == ProviderName.WECHATPAY.value:
-        member = await auth_repository.get_member(session, order.member_id)
-        payer_id = member.openid if member is not None else None
+        payer_id = await repository.payer_openid(session, order.member_id)
         if payer_id is None:
             raise PayerUnknown(
                 "log in with WeChat in the mini-program, or pay with channel h5",
@@ -180,14 +182,14 @@ def _reusable(payment: Payment, *, provider: str, amount: int, channel: str, now
     return not is_h5 or now - payment.created_at < H5_LINK_REUSE
 
 
-def _description(order: Order) -> str:
+def _description(order: OrderRow) -> str:
     if order.kind == Kind.TOPUP.value:
         return "Forecourt 钱包充值"
     return f"Forecourt 加油 {order.nozzle_number}号枪 {order.grade_code}"
 
 
 async def _require_payable(
-    session: AsyncSession, order: Order, *, gateways: Gateways, settings: Settings, now: datetime
+    session: AsyncSession, order: OrderRow, *, gateways: Gateways, settings: Settings, now: datetime
 ) -> None:
     """409 unless the order waits for payment (expiring it when its time is up)."""
     status = Status(order.status)
@@ -205,7 +207,7 @@ async def _require_payable(
 
 
 async def _keep_sale_locked(
-    session: AsyncSession, order: Order, *, settings: Settings, now: datetime
+    session: AsyncSession, order: OrderRow, *, settings: Settings, now: datetime
 ) -> None:
     """Re-take the post-pay sale lock for the payment's lifetime (409 when lost)."""
     assert order.station_id is not None
@@ -289,7 +291,7 @@ async def post_payment(
     )
     if payment is None:
         return False
-    order = await order_repository.lock(session, payment.order_id)
+    order = await order_repository.locked(session, payment.order_id)
     assert order is not None
     if order.status != Status.PENDING.value or order.paid_fen > 0:
         await refunds.start_refund(
@@ -306,12 +308,15 @@ async def post_payment(
         return True
     # The pump is asked first so that the order row is written once, already moved on.
     refused = await _authorise(session, order, settings=settings, now=now)
-    orders.move(order, Status.PAID, now=now)
-    order.paid_fen = payment.amount_fen
-    order.provider = payment.provider
-    order.paid_at = paid_at
     await _fulfil(
-        session, order, payment, refused=refused, gateways=gateways, settings=settings, now=now
+        session,
+        order,
+        payment,
+        paid_at=paid_at,
+        refused=refused,
+        gateways=gateways,
+        settings=settings,
+        now=now,
     )
     outbox.publish(
         session,
@@ -331,7 +336,7 @@ async def post_payment(
 
 
 async def _authorise(
-    session: AsyncSession, order: Order, *, settings: Settings, now: datetime
+    session: AsyncSession, order: OrderRow, *, settings: Settings, now: datetime
 ) -> Refusal | None:
     """Authorise a pay-at-pump order's nozzle for its preset; the pump's refusal, if any."""
     if order.kind != Kind.PREPAY.value:
@@ -356,15 +361,18 @@ async def _authorise(
 
 async def _fulfil(
     session: AsyncSession,
-    order: Order,
-    payment: Payment,
+    order: OrderRow,
+    payment: PaidPayment,
     *,
+    paid_at: datetime,
     refused: Refusal | None,
     gateways: Gateways,
     settings: Settings,
     now: datetime,
 ) -> None:
-    """What a paid order does: clear the sale, authorise the pump, or credit the wallet."""
+    """What a paid order does (credit the wallet, clear the sale, fuel); its row written once."""
+    status = order_domain.move(Status(order.status), Status.PAID)
+    settled_fen, completed_at = order.settled_fen, order.completed_at
     if order.kind == Kind.TOPUP.value:
         await wallet.credit_topup(
             session,
@@ -373,10 +381,9 @@ async def _fulfil(
             principal_fen=payment.amount_fen,
             bonus_fen=order.bonus_fen,
         )
-        orders.move(order, Status.COMPLETED, now=now)
-        return
-    assert order.station_id is not None
-    if order.kind == Kind.POSTPAY.value:
+        status, completed_at = order_domain.move(status, Status.COMPLETED), now
+    elif order.kind == Kind.POSTPAY.value:
+        assert order.station_id is not None
         assert order.fp_number is not None
         assert order.sale_seq is not None
         await pumps.clear_sale(
@@ -387,10 +394,21 @@ async def _fulfil(
             order_id=order.id,
             now=now,
         )
-        order.settled_fen = payment.amount_fen
-        orders.move(order, Status.COMPLETED, now=now)
-        return
-    if refused is not None:
+        settled_fen = payment.amount_fen
+        status, completed_at = order_domain.move(status, Status.COMPLETED), now
+    elif refused is None:
+        status = order_domain.move(status, Status.FUELLING)
+    await order_repository.write_paid(
+        session,
+        order_id=order.id,
+        status=status.value,
+        paid_fen=payment.amount_fen,
+        provider=payment.provider,
+        paid_at=paid_at,
+        settled_fen=settled_fen,
+        completed_at=completed_at,
+    )
+    if refused is not None:  # written as paid first: the refund counts against a paid order
         log.warning("pump refused a paid order; refunding", extra={"order_id": order.id})
         await refunds.start_refund(
             session,
@@ -403,8 +421,6 @@ async def _fulfil(
             gateways=gateways,
             now=now,
         )
-        return
-    orders.move(order, Status.FUELLING, now=now)
 
 
 # -- closing unpaid orders -----------------------------------------------------------------
@@ -412,7 +428,7 @@ async def _fulfil(
 
 async def close_order(
     session: AsyncSession,
-    order: Order,
+    order: Order | OrderRow,
     *,
     status: Status,
     gateways: Gateways,
@@ -425,13 +441,16 @@ async def close_order(
             await close_at_provider(session, payment, gateways=gateways, settings=settings, now=now)
             if payment.status == "paid":
                 return  # it was paid after all: post_payment moved the order on
-    await session.refresh(order)
-    if order.status != Status.PENDING.value:
+    current = await order_repository.reload(session, order.id)
+    assert current is not None
+    if current.status != Status.PENDING.value:
         return
-    orders.move(order, status, now=now, reason=status.value)
-    await orders.release_sale(session, order, now=now)
+    orders.move(current, status, now=now, reason=status.value)
+    await orders.release_sale(session, current, now=now)
     outbox.publish(
-        session, ORDER_CLOSED, {"order_id": order.id, "status": status.value, "kind": order.kind}
+        session,
+        ORDER_CLOSED,
+        {"order_id": current.id, "status": status.value, "kind": current.kind},
     )
 
 

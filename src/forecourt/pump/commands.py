@@ -95,7 +95,7 @@ def new_command_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(7)}"
 
 
-def wire(row: PumpCommand, *, now: datetime) -> dict[str, Any]:
+def wire(row: PumpCommand | repository.CommandRow, *, now: datetime) -> dict[str, Any]:
     """The command as it goes on the wire at `now` (internal keys dropped)."""
     body = {k: v for k, v in row.payload.items() if not k.startswith("_")}
     return {**body, "ts": messages.iso(now)}
@@ -112,7 +112,10 @@ async def create(
     now: datetime,
     after: str | None = None,
 ) -> PumpCommand:
-    """Write a command and its outbox event in the caller's unit of work (never commits)."""
+    """Write a command and its outbox event in the caller's unit of work (never commits).
+
+    The row returned is a transient copy of what was inserted (not in the session).
+    """
     command_id = new_command_id()
     valid_until = now + ttl
     payload: dict[str, Any] = {
@@ -135,7 +138,16 @@ async def create(
         created_at=now,
         valid_until=valid_until,
     )
-    await repository.add(session, row)
+    await repository.add_command(
+        session,
+        command_id=command_id,
+        station_id=station_id,
+        fp_number=fp_number,
+        type_=type_,
+        payload=payload,
+        created_at=now,
+        valid_until=valid_until,
+    )
     outbox.publish(session, COMMAND_EVENT, {"command_id": command_id})
     metrics.COMMANDS.labels(type_, "created").inc()
     return row
@@ -149,7 +161,9 @@ async def require_online(
     check_online(station_id, gateway_online=gateway is not None and gateway.online, fp=fp)
 
 
-def check_online(station_id: int, *, gateway_online: bool, fp: FuellingPointRow | None) -> None:
+def check_online(
+    station_id: int, *, gateway_online: bool, fp: repository.PointState | None
+) -> None:
     """409 pump_offline when the gateway (or the fuelling point) is offline."""
     if not gateway_online:
         raise PumpOffline(f"the gateway of station {station_id} is offline")
@@ -314,7 +328,7 @@ async def prepare_publish(
     found = await repository.command_to_publish(session, command_id)
     if found is None:
         return None
-    row, gateway, code = found
+    row, gateway_online, code = found
     if row.status not in repository.OPEN_COMMAND:
         return None
     if row.valid_until is not None and now >= row.valid_until:
@@ -331,21 +345,20 @@ async def prepare_publish(
                 available_at=now + WAIT_FOR_PREDECESSOR,
             )
             return None
-    if row.type in QUEUED_WHILE_OFFLINE and (gateway is None or not gateway.online):
+    if row.type in QUEUED_WHILE_OFFLINE and not gateway_online:
         return None  # stays pending; sent when the gateway is back (ingest.requeue)
     resend_at = now + timedelta(seconds=resend_seconds)
     if row.valid_until is not None:
         resend_at = min(resend_at, row.valid_until)
     resend = outbox.publish(session, COMMAND_EVENT, {"command_id": row.id}, available_at=resend_at)
     await session.flush()  # the resend's id, before the command's own changes (one UPDATE)
-    row.status = "sent"
-    row.attempts += 1
-    row.sent_at = now
-    row.resend_event_id = resend.id
+    attempts = row.attempts + 1
+    await repository.mark_sent(
+        session, row.id, attempts=attempts, now=now, resend_event_id=resend.id
+    )
     expiry = (
         int((row.valid_until - now).total_seconds()) + 1 if row.valid_until is not None else 3600
     )
-    await session.flush()
     return Outgoing(
         topic=protocol.build_topic(protocol.TopicKind.COMMAND, code),
         payload=orjson.dumps(wire(row, now=now)),
@@ -354,13 +367,13 @@ async def prepare_publish(
         type=row.type,
         station_id=row.station_id,
         fp_number=row.fp_number,
-        first=row.attempts == 1,
+        first=attempts == 1,
     )
 
 
-async def _time_out(session: AsyncSession, row: PumpCommand, *, now: datetime) -> None:
-    row.status = "timed_out"
-    row.reason = "no answer before valid_until"
+async def _time_out(session: AsyncSession, row: repository.CommandRow, *, now: datetime) -> None:
+    reason = "no answer before valid_until"
+    await repository.mark_timed_out(session, row.id, reason=reason)
     await alerts.raise_alert(
         session,
         station_id=row.station_id,
@@ -369,12 +382,14 @@ async def _time_out(session: AsyncSession, row: PumpCommand, *, now: datetime) -
         detail=f"command {row.id} ({row.type}) got no answer before {row.valid_until}",
         now=now,
     )
-    _finished(session, row)
+    _finished(session, row, status="timed_out", reason=reason)
     metrics.COMMANDS.labels(row.type, "timed_out").inc()
     await session.flush()
 
 
-def _finished(session: AsyncSession, row: PumpCommand) -> None:
+def _finished(
+    session: AsyncSession, row: repository.CommandRow, *, status: str, reason: str | None
+) -> None:
     body = {k: v for k, v in row.payload.items() if not k.startswith("_")}
     outbox.publish(
         session,
@@ -383,8 +398,8 @@ def _finished(session: AsyncSession, row: PumpCommand) -> None:
             "command_id": row.id,
             "station_id": row.station_id,
             "type": row.type,
-            "status": row.status,
-            "reason": row.reason,
+            "status": status,
+            "reason": reason,
             "fp": row.fp_number,
             "ref": body.get("auth_ref") or body.get("lock_ref"),
             "seq": body.get("seq"),
@@ -420,18 +435,15 @@ async def apply_ack(
     if row.status not in repository.OPEN_COMMAND:
         effects.outcome = "duplicate"
         return effects
-    row.acked_at = now
+    status, reason = ("done", row.reason) if ack.status == "ok" else ("failed", ack.reason)
+    await repository.mark_answered(session, row.id, status=status, reason=reason, now=now)
     if row.resend_event_id is not None:  # answered: no resend check needed
         await outbox.cancel(session, row.resend_event_id)
-        row.resend_event_id = None
     if ack.status == "ok":
-        row.status = "done"
         metrics.COMMANDS.labels(row.type, "acked_ok").inc()
         if row.type == "authorise":
             await _authorised(session, row, now=now, effects=effects)
     else:
-        row.status = "failed"
-        row.reason = ack.reason
         metrics.COMMANDS.labels(row.type, "rejected").inc()
         await alerts.raise_alert(
             session,
@@ -443,25 +455,20 @@ async def apply_ack(
         )
         if row.type == "lock_sale":
             await _undo_lock(session, row, now=now, effects=effects)
-    _finished(session, row)
+    _finished(session, row, status=status, reason=reason)
     await session.flush()
     return effects
 
 
 async def _authorised(
-    session: AsyncSession, row: PumpCommand, *, now: datetime, effects: Effects
+    session: AsyncSession, row: repository.CommandRow, *, now: datetime, effects: Effects
 ) -> None:
     """The pump is authorised for the order: mirror the authorisation (order, preset, expiry)."""
-    fp = await repository.fuelling_point(
-        session, row.station_id, int(row.payload["fp"]), for_update=True
-    )
-    if fp is None:
+    found = await repository.point_to_authorise(session, row.station_id, int(row.payload["fp"]))
+    if found is None:
         return
-    nozzles = await repository.nozzles_of_fp(session, fp.id)
-    gateway = await repository.gateway(session, row.station_id)
-    point = mirror.load_point(
-        fp, nozzles, volume_resolution_ml=gateway.volume_resolution_ml if gateway else 1
-    )
+    fp = found.fp
+    point = mirror.load_point(fp, found.nozzles, volume_resolution_ml=found.volume_resolution_ml)
     spec = row.payload.get("preset")
     preset = protocol.PresetSpec(**spec).to_domain() if spec else None
     order_id = str(row.payload["auth_ref"])
@@ -483,11 +490,12 @@ async def _authorised(
     else:
         return
     mirror.save_point(fp, point, now=now)
+    await repository.save_point(session, fp)
     effects.add_live(messages.fp_message(fp, now=now))
 
 
 async def _undo_lock(
-    session: AsyncSession, row: PumpCommand, *, now: datetime, effects: Effects
+    session: AsyncSession, row: repository.CommandRow, *, now: datetime, effects: Effects
 ) -> None:
     """The pump refused our lock: the sale is not held by the order after all."""
     fp = await repository.fuelling_point(
